@@ -1,0 +1,622 @@
+//! `Conn`: one client connection and its state machine.
+//!
+//! ```text
+//!   accept ──> Http ──(101)──> WebSocket ──(close handshake)──┐
+//!               │                  │                           v
+//!               └──(error, close)──┴──(slow consumer, timeout)─> Closing ─> dropped
+//! ```
+//! The TLS handshake happens inside `Http`: rustls yields no plaintext until
+//! it is done. A `Conn` never calls the application; it reports what it read
+//! as `Input` values and takes output through `queue_*` methods, so the server
+//! decides when bytes reach the socket (after the turn's commit).
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use rustls::ServerConnection;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::Message;
+
+use super::stream::{would_block, Stream};
+use crate::config::NetLimits;
+use crate::http::{self, Request, Response};
+
+/// A connection's id: slab slot in the low 32 bits, a serial in the high 32,
+/// so an id kept by the app never reaches a later connection in the same slot.
+pub type ConnId = u64;
+
+/// Bytes of plaintext HTTP input held at most (a whole head plus body, and a
+/// little room for the next pipelined request).
+const HTTP_INPUT_CAP: usize = 16 * 1024 + 64 * 1024 + 4 * 1024;
+/// Bytes of HTTP responses waiting for the socket before we stop parsing
+/// pipelined requests.
+const HTTP_OUTPUT_HIGH_WATER: usize = 256 * 1024;
+/// WebSocket messages handled per connection per turn, so one busy peer
+/// cannot starve the others; the rest wait for the next turn.
+const WS_MESSAGES_PER_TURN: usize = 64;
+/// rustls buffers at most this much outgoing TLS before `write` says `WouldBlock`.
+pub const TLS_BUFFER_LIMIT: usize = 32 * 1024;
+
+/// What a connection read, for the server to act on.
+#[derive(Debug)]
+pub enum Input {
+    Request(Box<Request>),
+    /// A request the parser refused: answer with its status, then close.
+    BadRequest(http::HttpError),
+    Text(tungstenite::Utf8Bytes),
+    Binary(tungstenite::Bytes),
+}
+
+/// Where the connection is in its life.
+pub enum Phase {
+    Http(HttpState),
+    WebSocket(Box<WsState>),
+    /// Writing what is left, then closing (lingering to read the peer's rest).
+    Closing(ClosingState),
+}
+
+pub struct HttpState {
+    /// Received plaintext not yet parsed into requests.
+    inbuf: Vec<u8>,
+    /// A request handed out whose response has not been written yet:
+    /// (HEAD?, keep-alive?). Later requests wait, so answers stay in order.
+    pub awaiting: Option<(bool, bool)>,
+    /// At least one request was completed (for the timeout's wording).
+    served: bool,
+}
+
+pub struct WsState {
+    ctx: tungstenite::protocol::WebSocketContext,
+    /// Messages the app queued, not yet handed to tungstenite.
+    queue: VecDeque<Message>,
+    queued_bytes: usize,
+    last_heard: Instant,
+    ping_sent: bool,
+    /// Input is left unread because of the per-turn message cap.
+    pub more_input: bool,
+    /// We sent a close frame and wait for the peer's.
+    closing_since: Option<Instant>,
+}
+
+pub struct ClosingState {
+    /// `shutdown(Write)` was done; now reading until EOF or the deadline.
+    shut: bool,
+}
+
+pub struct Conn {
+    pub id: ConnId,
+    pub socket: TcpStream,
+    pub tls: Option<Box<ServerConnection>>,
+    pub peer: SocketAddr,
+    pub phase: Phase,
+    /// Plaintext HTTP output the transport has not taken yet.
+    out: Vec<u8>,
+    /// When this connection's current timer fires (its meaning follows the phase).
+    pub deadline: Instant,
+    /// The peer closed its sending side.
+    eof: bool,
+    /// Output was queued since the last flush.
+    pub dirty: bool,
+    /// This connection was upgraded: the app must hear when it ends.
+    pub was_websocket: bool,
+}
+
+/// Why a connection should be dropped now.
+#[derive(Debug)]
+pub enum Fatal {
+    Io(io::Error),
+    /// Peer finished (EOF, close handshake done).
+    Done,
+}
+
+impl Conn {
+    pub fn new(
+        id: ConnId,
+        socket: TcpStream,
+        tls: Option<Box<ServerConnection>>,
+        peer: SocketAddr,
+        now: Instant,
+        limits: &NetLimits,
+    ) -> Conn {
+        Conn {
+            id,
+            socket,
+            tls,
+            peer,
+            phase: Phase::Http(HttpState {
+                inbuf: Vec::new(),
+                awaiting: None,
+                served: false,
+            }),
+            out: Vec::new(),
+            deadline: now + limits.header_timeout,
+            eof: false,
+            dirty: false,
+            was_websocket: false,
+        }
+    }
+
+    fn stream(&mut self) -> Stream<'_> {
+        Stream {
+            socket: &mut self.socket,
+            tls: self.tls.as_deref_mut(),
+            eof: &mut self.eof,
+        }
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.phase, Phase::WebSocket(_))
+    }
+
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing(_))
+    }
+
+    /// Reads what the socket has, and returns at most one HTTP request (the
+    /// next waits until this one is answered) or up to a turn's worth of
+    /// WebSocket messages. `scratch` is the loop's shared read buffer.
+    pub fn read_input(
+        &mut self,
+        scratch: &mut [u8],
+        now: Instant,
+        limits: &NetLimits,
+        inputs: &mut Vec<Input>,
+    ) -> Result<(), Fatal> {
+        match &mut self.phase {
+            Phase::Http(_) => self.read_http(scratch, now, limits, inputs),
+            Phase::WebSocket(_) => self.read_ws(now, limits, inputs),
+            Phase::Closing(_) => self.read_discard(scratch),
+        }
+    }
+
+    fn read_http(
+        &mut self,
+        scratch: &mut [u8],
+        now: Instant,
+        limits: &NetLimits,
+        inputs: &mut Vec<Input>,
+    ) -> Result<(), Fatal> {
+        loop {
+            let Phase::Http(h) = &self.phase else {
+                return Ok(());
+            };
+            if h.awaiting.is_some() || self.out.len() > HTTP_OUTPUT_HIGH_WATER {
+                // Pipelined input stays in the kernel until the answers are
+                // out; the next event (readable or writable) resumes here.
+                return Ok(());
+            }
+            let parse_limits = http::Limits {
+                max_head: 16 * 1024,
+                max_body: 64 * 1024,
+            };
+            if !h.inbuf.is_empty() {
+                match http::parse_request(&h.inbuf, &parse_limits) {
+                    Ok(http::Parsed::Complete(req, used)) => {
+                        let Phase::Http(h) = &mut self.phase else {
+                            unreachable!()
+                        };
+                        h.inbuf.drain(..used);
+                        if h.inbuf.is_empty() {
+                            h.inbuf = Vec::new();
+                        }
+                        h.awaiting = Some((req.is_head(), req.keep_alive()));
+                        h.served = true;
+                        inputs.push(Input::Request(req));
+                        return Ok(());
+                    }
+                    Ok(http::Parsed::Incomplete) => {}
+                    Err(e) => {
+                        inputs.push(Input::BadRequest(e));
+                        return Ok(());
+                    }
+                }
+            }
+            if self.eof {
+                return Err(Fatal::Done);
+            }
+            let was_empty = h.inbuf.is_empty();
+            let room = HTTP_INPUT_CAP
+                .saturating_sub(h.inbuf.len())
+                .min(scratch.len());
+            if room == 0 {
+                // Parser said incomplete with a full buffer: cannot happen
+                // with these limits, but never spin.
+                inputs.push(Input::BadRequest(http::HttpError::HeadTooLarge));
+                return Ok(());
+            }
+            let mut stream = self.stream();
+            match std::io::Read::read(&mut stream, &mut scratch[..room]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Err(Fatal::Done);
+                }
+                Ok(n) => {
+                    let Phase::Http(h) = &mut self.phase else {
+                        unreachable!()
+                    };
+                    h.inbuf.extend_from_slice(&scratch[..n]);
+                    if was_empty {
+                        // A new request starts: it has header_timeout to arrive whole.
+                        self.deadline = now + limits.header_timeout;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    // The TLS handshake may have produced records to send.
+                    self.dirty |= self.tls.as_ref().is_some_and(|t| t.wants_write());
+                    return Ok(());
+                }
+                Err(e) => return Err(Fatal::Io(e)),
+            }
+        }
+    }
+
+    fn read_ws(
+        &mut self,
+        now: Instant,
+        limits: &NetLimits,
+        inputs: &mut Vec<Input>,
+    ) -> Result<(), Fatal> {
+        let mut count = 0;
+        loop {
+            let Phase::WebSocket(ws) = &mut self.phase else {
+                return Ok(());
+            };
+            if count == WS_MESSAGES_PER_TURN {
+                ws.more_input = true;
+                return Ok(());
+            }
+            ws.more_input = false;
+            let mut stream = Stream {
+                socket: &mut self.socket,
+                tls: self.tls.as_deref_mut(),
+                eof: &mut self.eof,
+            };
+            let result = ws.ctx.read(&mut stream);
+            // Automatic pongs and close replies sit in rustls: flush later.
+            self.dirty = true;
+            let Phase::WebSocket(ws) = &mut self.phase else {
+                unreachable!()
+            };
+            match result {
+                Ok(msg) => {
+                    ws.last_heard = now;
+                    ws.ping_sent = false;
+                    if ws.closing_since.is_none() {
+                        self.deadline = now + limits.ws_ping_after;
+                    }
+                    count += 1;
+                    match msg {
+                        Message::Text(t) => inputs.push(Input::Text(t)),
+                        Message::Binary(b) => inputs.push(Input::Binary(b)),
+                        _ => {}
+                    }
+                }
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => return Ok(()),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Err(Fatal::Done)
+                }
+                Err(tungstenite::Error::Capacity(_)) => {
+                    self.close_ws(CloseCode::Size, "message too big", now);
+                    return Ok(());
+                }
+                Err(tungstenite::Error::Utf8(_)) => {
+                    self.close_ws(CloseCode::Invalid, "invalid UTF-8", now);
+                    return Ok(());
+                }
+                Err(tungstenite::Error::Protocol(
+                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                )) => return Err(Fatal::Done),
+                Err(tungstenite::Error::Protocol(_)) => {
+                    self.close_ws(CloseCode::Protocol, "protocol error", now);
+                    return Ok(());
+                }
+                Err(tungstenite::Error::Io(e)) => return Err(Fatal::Io(e)),
+                Err(_) => return Err(Fatal::Done),
+            }
+        }
+    }
+
+    /// In `Closing`: read and drop whatever the peer still sends, so closing
+    /// does not reset a connection whose last response is still in flight.
+    fn read_discard(&mut self, scratch: &mut [u8]) -> Result<(), Fatal> {
+        loop {
+            let mut stream = self.stream();
+            match std::io::Read::read(&mut stream, scratch) {
+                Ok(0) => return Err(Fatal::Done),
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(_) => return Err(Fatal::Done),
+            }
+        }
+    }
+
+    /// Queues an HTTP response to the request in flight. Returns false when
+    /// this connection was not waiting for one.
+    pub fn queue_response(
+        &mut self,
+        resp: &Response,
+        now: Instant,
+        limits: &NetLimits,
+        shutting_down: bool,
+    ) -> bool {
+        let Phase::Http(h) = &mut self.phase else {
+            return false;
+        };
+        let Some((head_only, keep_alive)) = h.awaiting.take() else {
+            return false;
+        };
+        let close = !keep_alive || shutting_down;
+        resp.write_to(&mut self.out, head_only, close);
+        self.dirty = true;
+        if close {
+            self.begin_closing(now);
+        } else {
+            self.deadline = if h.inbuf.is_empty() {
+                now + limits.idle_timeout
+            } else {
+                now + limits.header_timeout
+            };
+        }
+        true
+    }
+
+    /// Answers a request the parser refused, then closes.
+    pub fn queue_error_and_close(&mut self, resp: &Response, now: Instant) {
+        resp.write_to(&mut self.out, false, true);
+        self.dirty = true;
+        self.begin_closing(now);
+    }
+
+    /// Writes the 101 answer and switches to WebSocket. Bytes the client sent
+    /// after its upgrade request are kept as the first frames.
+    pub fn upgrade(&mut self, accept_key: &str, now: Instant, limits: &NetLimits) {
+        let Phase::Http(h) = &mut self.phase else {
+            return;
+        };
+        let leftover = std::mem::take(&mut h.inbuf);
+        h.awaiting = None;
+        let resp = Response::empty(101)
+            .with_header("Upgrade", "websocket")
+            .with_header("Connection", "Upgrade")
+            .with_header("Sec-WebSocket-Accept", accept_key);
+        resp.write_to(&mut self.out, false, false);
+        self.dirty = true;
+        let ctx = tungstenite::protocol::WebSocketContext::from_partially_read(
+            leftover,
+            Role::Server,
+            Some(ws_config(limits)),
+        );
+        self.phase = Phase::WebSocket(Box::new(WsState {
+            ctx,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            last_heard: now,
+            ping_sent: false,
+            more_input: false,
+            closing_since: None,
+        }));
+        self.deadline = now + limits.ws_ping_after;
+        self.was_websocket = true;
+    }
+
+    /// Queues a WebSocket message. A connection whose queue would pass its
+    /// bound is a slow consumer: it is closed with 1008 (it may reconnect and sync).
+    pub fn queue_ws(&mut self, msg: Message, now: Instant, limits: &NetLimits) {
+        let Phase::WebSocket(ws) = &mut self.phase else {
+            return;
+        };
+        if ws.closing_since.is_some() {
+            return;
+        }
+        let len = msg.len();
+        if ws.queued_bytes + len > limits.ws_max_output {
+            log::info!(
+                "closing slow consumer {} ({} bytes waiting)",
+                self.peer,
+                ws.queued_bytes
+            );
+            ws.queue.clear();
+            ws.queued_bytes = 0;
+            self.close_ws(CloseCode::Policy, "too slow: output limit exceeded", now);
+            return;
+        }
+        ws.queued_bytes += len;
+        ws.queue.push_back(msg);
+        self.dirty = true;
+    }
+
+    /// Starts the WebSocket close handshake with `code`.
+    pub fn close_ws(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
+        let Phase::WebSocket(ws) = &mut self.phase else {
+            self.begin_closing(now);
+            return;
+        };
+        if ws.closing_since.is_some() {
+            return;
+        }
+        ws.queue.clear();
+        ws.queued_bytes = 0;
+        ws.closing_since = Some(now);
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let mut stream = Stream {
+            socket: &mut self.socket,
+            tls: self.tls.as_deref_mut(),
+            eof: &mut self.eof,
+        };
+        // The frame is queued even when the socket would block.
+        let _ = ws.ctx.close(&mut stream, Some(frame));
+        self.dirty = true;
+        // The peer has a few seconds to answer the close frame.
+        self.deadline = now + std::time::Duration::from_secs(3);
+    }
+
+    /// Moves to `Closing`: finish writing, then shut down.
+    pub fn begin_closing(&mut self, now: Instant) {
+        if !self.is_closing() {
+            self.phase = Phase::Closing(ClosingState { shut: false });
+            self.deadline = now + std::time::Duration::from_secs(2);
+            self.dirty = true;
+        }
+    }
+
+    /// Writes queued output towards the socket: HTTP bytes first, then
+    /// WebSocket messages, then TLS records. Stops at `WouldBlock`.
+    pub fn flush(&mut self) -> Result<(), Fatal> {
+        self.dirty = false;
+        // 1. HTTP bytes (responses, the 101).
+        if !self.out.is_empty() {
+            let mut written = 0;
+            let mut stream = Stream {
+                socket: &mut self.socket,
+                tls: self.tls.as_deref_mut(),
+                eof: &mut self.eof,
+            };
+            while written < self.out.len() {
+                match stream.write(&self.out[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if would_block(&e) => break,
+                    Err(e) => return Err(Fatal::Io(e)),
+                }
+            }
+            self.out.drain(..written);
+            if self.out.is_empty() {
+                self.out = Vec::new();
+            } else {
+                return self.flush_tls();
+            }
+        }
+        // 2. WebSocket messages.
+        if let Phase::WebSocket(ws) = &mut self.phase {
+            let mut stream = Stream {
+                socket: &mut self.socket,
+                tls: self.tls.as_deref_mut(),
+                eof: &mut self.eof,
+            };
+            while let Some(msg) = ws.queue.pop_front() {
+                let len = msg.len();
+                match ws.ctx.write(&mut stream, msg) {
+                    Ok(()) => ws.queued_bytes -= len,
+                    // Buffered by tungstenite; the socket is full for now.
+                    Err(tungstenite::Error::Io(e)) if would_block(&e) => {
+                        ws.queued_bytes -= len;
+                        break;
+                    }
+                    Err(tungstenite::Error::WriteBufferFull(m)) => {
+                        ws.queue.push_front(*m);
+                        break;
+                    }
+                    Err(tungstenite::Error::Io(e)) => return Err(Fatal::Io(e)),
+                    Err(_) => return Err(Fatal::Done),
+                }
+            }
+            match ws.ctx.flush(&mut stream) {
+                Ok(()) => {}
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
+                Err(tungstenite::Error::ConnectionClosed) => return Err(Fatal::Done),
+                Err(tungstenite::Error::Io(e)) => return Err(Fatal::Io(e)),
+                Err(_) => return Err(Fatal::Done),
+            }
+        }
+        // 3. TLS records, and the end of a closing connection.
+        self.flush_tls()?;
+        if let Phase::Closing(c) = &mut self.phase {
+            if !c.shut && self.out.is_empty() && !self.tls.as_ref().is_some_and(|t| t.wants_write())
+            {
+                if let Some(tls) = self.tls.as_deref_mut() {
+                    tls.send_close_notify();
+                    let mut stream = Stream {
+                        socket: &mut self.socket,
+                        tls: Some(tls),
+                        eof: &mut self.eof,
+                    };
+                    let _ = stream.flush();
+                }
+                let _ = self.socket.shutdown(std::net::Shutdown::Write);
+                c.shut = true;
+                if self.eof {
+                    return Err(Fatal::Done);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_tls(&mut self) -> Result<(), Fatal> {
+        let mut stream = self.stream();
+        match stream.flush() {
+            Ok(()) => Ok(()),
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(Fatal::Io(e)),
+        }
+    }
+
+    /// Whether a WebSocket connection left input unread this turn.
+    pub fn has_more_input(&self) -> bool {
+        matches!(&self.phase, Phase::WebSocket(ws) if ws.more_input)
+    }
+
+    /// Acts on an expired deadline. Returns `Err` when the connection must go now.
+    pub fn on_deadline(&mut self, now: Instant, limits: &NetLimits) -> Result<(), Fatal> {
+        match &mut self.phase {
+            Phase::Http(h) => {
+                let handshaking = self.tls.as_ref().is_some_and(|t| t.is_handshaking());
+                if h.awaiting.is_some() {
+                    // The app is still working on it (a slow hash): wait.
+                    self.deadline = now + limits.header_timeout;
+                    Ok(())
+                } else if h.inbuf.is_empty() && (h.served || handshaking) {
+                    // Idle keep-alive, or a TLS handshake that never finished.
+                    Err(Fatal::Done)
+                } else if handshaking {
+                    Err(Fatal::Done)
+                } else {
+                    // Slowloris: a request head that did not arrive in time.
+                    let resp =
+                        Response::error(408, "timeout", "the request took too long to arrive");
+                    self.queue_error_and_close(&resp, now);
+                    Ok(())
+                }
+            }
+            Phase::WebSocket(ws) => {
+                if ws.closing_since.is_some() {
+                    return Err(Fatal::Done);
+                }
+                if ws.ping_sent || now.duration_since(ws.last_heard) >= limits.ws_silence_limit {
+                    log::info!("closing silent WebSocket {}", self.peer);
+                    self.close_ws(CloseCode::Away, "no answer to ping", now);
+                    return Ok(());
+                }
+                ws.ping_sent = true;
+                ws.queue
+                    .push_back(Message::Ping(tungstenite::Bytes::from_static(b"hearth")));
+                self.dirty = true;
+                self.deadline = ws.last_heard + limits.ws_silence_limit;
+                Ok(())
+            }
+            Phase::Closing(_) => Err(Fatal::Done),
+        }
+    }
+}
+
+/// tungstenite settings sized for a small board: a small eagerly allocated
+/// read buffer, our message cap, and a bounded write buffer.
+pub fn ws_config(limits: &NetLimits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(2048)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(16 * 1024 + limits.ws_max_message + 4096)
+        .max_message_size(Some(limits.ws_max_message))
+        .max_frame_size(Some(limits.ws_max_message))
+}
+
+/// The accept key of a WebSocket handshake (RFC 6455 §4.2.2).
+pub fn accept_key(client_key: &str) -> String {
+    tungstenite::handshake::derive_accept_key(client_key.as_bytes())
+}
