@@ -6,7 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod certs;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod http;
 pub mod logger;
 pub mod netinfo;
 pub mod server;
+pub mod store;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -114,7 +117,9 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     logger::init(config.log_level);
     ensure_writable_dir(&config.data_dir, "--data")?;
     let prepared = prepare_tls(&config)?;
-    let app = server::echo::EchoApp::default();
+    let store = store::Store::open(&config.data_dir)?;
+    let app = chat::ChatApp::new(store, config.chat.clone())
+        .map_err(|e| StartupError::env(format!("cannot read the database: {e}")))?;
     let mut server = Server::bind(&config, prepared.tls, prepared.site.clone(), app)?;
     server.handle_signals()?;
     print!(

@@ -1,0 +1,255 @@
+//! `Store`: the one SQLite file, and the only code that speaks SQL.
+//!
+//! Durability contract:
+//! 1. WAL mode with `synchronous=FULL`: a commit returns only after the WAL
+//!    is synced, so an acknowledged write survives power loss.
+//! 2. Writes of one loop turn share one transaction (group commit): the first
+//!    write opens it, `commit_turn` ends it. Each operation runs inside a
+//!    savepoint, so a failing operation (disk full) undoes only itself.
+//! 3. Reads on the loop thread see the turn's own uncommitted writes; nothing
+//!    is sent to a client before `commit_turn` succeeded (the server's rule).
+
+mod queries;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use queries::*;
+
+use crate::error::StartupError;
+
+/// A storage failure. Every one is answered `unavailable` and logged; the
+/// server keeps running.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// A turn transaction is open.
+    in_turn: bool,
+    /// The turn transaction was lost (SQLite rolled it back after an error).
+    turn_broken: bool,
+}
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "hearth.db";
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StartupError> {
+        let path = data_dir.join(DB_FILE);
+        Store::open_file(&path)
+    }
+
+    pub fn open_file(path: &Path) -> Result<Store, StartupError> {
+        let fail = |e: rusqlite::Error| {
+            StartupError::env(format!("cannot open the database {}: {e}", path.display()))
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(fail)?;
+        // Another process (a backup, `hearth admin`) may hold the lock briefly.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(fail)?;
+        // Keep the WAL from growing without end between checkpoints.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(fail)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            in_turn: false,
+            turn_broken: false,
+        };
+        schema::migrate(&mut store.conn).map_err(|e| match e {
+            schema::MigrateError::TooNew(v) => StartupError::env(format!(
+                "the database {} was written by a newer hearth (schema {v}); run that version or restore a backup",
+                path.display()
+            )),
+            schema::MigrateError::Sql(e) => fail(e),
+        })?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Caps the database size in pages (tests use it to simulate a full disk).
+    pub fn set_max_pages(&self, pages: u64) -> StoreResult<()> {
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+
+    /// Runs one write operation inside the turn transaction, in a savepoint:
+    /// on error only this operation is undone.
+    pub fn write<T>(
+        &mut self,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        if !self.in_turn {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_turn = true;
+        }
+        self.conn.execute_batch("SAVEPOINT op")?;
+        match op(&self.conn) {
+            Ok(v) => {
+                self.conn.execute_batch("RELEASE op")?;
+                Ok(v)
+            }
+            Err(e) => {
+                if self.conn.is_autocommit() {
+                    // SQLite rolled back the whole transaction: the turn's
+                    // earlier writes are gone too.
+                    self.in_turn = false;
+                    self.turn_broken = true;
+                } else {
+                    let _ = self.conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Reads (they see the turn's own writes).
+    pub fn read<T>(&self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        Ok(op(&self.conn)?)
+    }
+
+    /// Whether this turn has writes to commit.
+    pub fn turn_open(&self) -> bool {
+        self.in_turn || self.turn_broken
+    }
+
+    /// Commits the turn's writes with a sync. `Err` means none of them is
+    /// stored: the caller must not report any as done.
+    pub fn commit_turn(&mut self) -> StoreResult<()> {
+        let broken = std::mem::take(&mut self.turn_broken);
+        if !self.in_turn {
+            return if broken {
+                Err(StoreError("the transaction was rolled back".into()))
+            } else {
+                Ok(())
+            };
+        }
+        self.in_turn = false;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        if broken {
+            return Err(StoreError("part of the turn was rolled back".into()));
+        }
+        Ok(())
+    }
+
+    /// Size of the database file and its WAL, in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = self.path.with_extension("db-wal");
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Writes a consistent copy of the database to `dest` (SQLite's online
+    /// backup), while writers may continue.
+    pub fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        let mut target = Connection::open(dest)?;
+        let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
+        backup.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hearth-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_failed_operation_undoes_only_itself() {
+        let dir = temp_db("savepoint");
+        let mut s = Store::open(&dir).unwrap();
+        s.write(|c| c.execute("INSERT INTO meta(key, value) VALUES ('a', '1')", []))
+            .unwrap();
+        let err = s.write(|c| {
+            c.execute("INSERT INTO meta(key, value) VALUES ('b', '2')", [])?;
+            c.execute("INSERT INTO meta(key, value) VALUES ('a', 'dup')", [])
+        });
+        assert!(err.is_err());
+        s.commit_turn().unwrap();
+        let keys: Vec<String> = s
+            .read(|c| {
+                let mut st =
+                    c.prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .unwrap();
+        assert_eq!(keys, vec!["a".to_string()]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_not_damaged() {
+        let dir = temp_db("newer");
+        {
+            let s = Store::open(&dir).unwrap();
+            s.conn.pragma_update(None, "user_version", 9999).unwrap();
+        }
+        let err = Store::open(&dir).err().expect("refused");
+        assert!(err.to_string().contains("newer hearth"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_epoch() {
+        let dir = temp_db("reopen");
+        let epoch = {
+            let mut s = Store::open(&dir).unwrap();
+            let e = s.read(queries::epoch).unwrap();
+            s.write(|c| queries::insert_user(c, "Ann", "hash", "admin", 1))
+                .unwrap();
+            s.commit_turn().unwrap();
+            e
+        };
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(s.read(queries::epoch).unwrap(), epoch);
+        assert_eq!(s.read(queries::load_users).unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
