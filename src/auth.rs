@@ -18,9 +18,7 @@ pub const HASH_QUEUE: usize = 16;
 /// Usernames and room names: 1 to 32 of `[A-Za-z0-9_.-]`.
 pub fn valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 pub fn valid_password(password: &str) -> bool {
@@ -37,18 +35,13 @@ fn argon2() -> Argon2<'static> {
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     // The system RNG failing is not recoverable; ring documents it as rare.
-    SystemRandom::new()
-        .fill(&mut b)
-        .expect("system random number generator");
+    SystemRandom::new().fill(&mut b).expect("system random number generator");
     b
 }
 
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| e.to_string())?;
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
@@ -57,12 +50,24 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 /// A new session token (256 random bits, hex) and the hash that is stored.
 pub fn new_token() -> (String, [u8; 32]) {
-    let token: String = random_bytes::<32>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let token: String = random_bytes::<32>().iter().map(|b| format!("{b:02x}")).collect();
     let hash = token_hash(&token);
     (token, hash)
+}
+
+/// A single-use invite code: 10 characters of an unambiguous alphabet.
+pub fn invite_code() -> String {
+    random_text::<10>()
+}
+
+/// A password to hand out (`hearth admin reset-password`): 16 characters.
+pub fn random_password() -> String {
+    random_text::<16>()
+}
+
+fn random_text<const N: usize>() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    random_bytes::<N>().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
 /// Only this hash of a token is stored: a stolen database holds no sessions.
@@ -89,14 +94,8 @@ pub enum Job {
 }
 
 pub enum JobDone {
-    Hashed {
-        id: u64,
-        result: Result<String, String>,
-    },
-    Verified {
-        id: u64,
-        ok: bool,
-    },
+    Hashed { id: u64, result: Result<String, String> },
+    Verified { id: u64, ok: bool },
 }
 
 /// The queue is full: answer 503 `busy`.
@@ -117,14 +116,12 @@ impl Hasher {
         std::thread::Builder::new()
             .name("hearth-hasher".into())
             .spawn(move || {
-                let dummy =
-                    hash_password("not a real password, only for timing").unwrap_or_default();
+                let dummy = hash_password("not a real password, only for timing").unwrap_or_default();
                 for job in job_rx {
                     let result = match job {
-                        Job::Hash { id, password } => JobDone::Hashed {
-                            id,
-                            result: hash_password(&password),
-                        },
+                        Job::Hash { id, password } => {
+                            JobDone::Hashed { id, result: hash_password(&password) }
+                        }
                         Job::Verify { id, password, phc } => {
                             let real = phc.is_some();
                             let ok = verify_password(&password, phc.as_deref().unwrap_or(&dummy));

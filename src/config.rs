@@ -58,10 +58,7 @@ pub struct ChatLimits {
 
 impl Default for ChatLimits {
     fn default() -> Self {
-        ChatLimits {
-            rate_per_sec: 20.0,
-            burst: 40.0,
-        }
+        ChatLimits { rate_per_sec: 20.0, burst: 40.0 }
     }
 }
 
@@ -78,6 +75,9 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     pub net: NetLimits,
     pub chat: ChatLimits,
+    /// Sign-up policy to set at start (`open`, `invite`, `closed`); `None`
+    /// keeps the stored one (the administrator may change it at runtime).
+    pub signup: Option<String>,
 }
 
 impl Default for Config {
@@ -92,6 +92,7 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             net: NetLimits::default(),
             chat: ChatLimits::default(),
+            signup: None,
         }
     }
 }
@@ -108,6 +109,8 @@ pub const USAGE: &str = "\
 hearth: a self-hosted chat server
 
 Usage: hearth [OPTIONS]
+       hearth admin list-users | reset-password USER | promote USER  [--data DIR]
+       hearth backup FILE  [--data DIR]
 
 Options (each has an environment twin, e.g. --listen and HEARTH_LISTEN):
   --listen ADDR          address and port to listen on   [default: 0.0.0.0:8443]
@@ -119,6 +122,7 @@ Options (each has an environment twin, e.g. --listen and HEARTH_LISTEN):
   --max-connections N    connections held at once        [default: 10000]
   --rate N               chat messages per second per user [default: 20]
   --burst N              chat message burst per user     [default: 40]
+  --signup POLICY        who may sign up: open, invite or closed [default: as stored, first run open]
   -h, --help             print this help
   -V, --version          print the version
 ";
@@ -134,13 +138,11 @@ const VALUE_FLAGS: &[(&str, &str)] = &[
     ("--max-connections", "HEARTH_MAX_CONNECTIONS"),
     ("--rate", "HEARTH_RATE"),
     ("--burst", "HEARTH_BURST"),
+    ("--signup", "HEARTH_SIGNUP"),
 ];
 
 /// Parses flags (without the program name) over the environment `env`.
-pub fn parse_args(
-    args: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Command, StartupError> {
+pub fn parse_args(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, StartupError> {
     let mut values: Vec<(&'static str, String)> = Vec::new();
     let mut no_tls = env("HEARTH_NO_TLS").is_some_and(|v| truthy(&v));
     for (flag, var) in VALUE_FLAGS {
@@ -169,9 +171,9 @@ pub fn parse_args(
                     Some(v) => v,
                     None => {
                         i += 1;
-                        args.get(i).cloned().ok_or_else(|| {
-                            StartupError::usage(format!("option '{flag}' needs a value"))
-                        })?
+                        args.get(i)
+                            .cloned()
+                            .ok_or_else(|| StartupError::usage(format!("option '{flag}' needs a value")))?
                     }
                 };
                 values.retain(|(f, _)| f != flag);
@@ -181,10 +183,7 @@ pub fn parse_args(
         i += 1;
     }
 
-    let mut c = Config {
-        tls: !no_tls,
-        ..Config::default()
-    };
+    let mut c = Config { tls: !no_tls, ..Config::default() };
     for (flag, value) in values {
         match flag {
             "--listen" => c.listen = parse_listen(&value)?,
@@ -202,6 +201,14 @@ pub fn parse_args(
             "--max-connections" => c.net.max_connections = parse_num(flag, &value, 1, 1_000_000)?,
             "--rate" => c.chat.rate_per_sec = parse_num::<u32>(flag, &value, 1, 10_000)? as f64,
             "--burst" => c.chat.burst = parse_num::<u32>(flag, &value, 1, 100_000)? as f64,
+            "--signup" => {
+                if !["open", "invite", "closed"].contains(&value.as_str()) {
+                    return Err(StartupError::usage(format!(
+                        "'{value}' is not a sign-up policy; use open, invite or closed"
+                    )));
+                }
+                c.signup = Some(value)
+            }
             _ => unreachable!("every VALUE_FLAGS entry is handled"),
         }
     }
@@ -211,18 +218,13 @@ pub fn parse_args(
         ));
     }
     if !c.tls && c.cert.is_some() {
-        return Err(StartupError::usage(
-            "--no-tls cannot be combined with --cert/--key",
-        ));
+        return Err(StartupError::usage("--no-tls cannot be combined with --cert/--key"));
     }
     Ok(Command::Run(Box::new(c)))
 }
 
 fn truthy(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
+    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
 fn parse_listen(value: &str) -> Result<SocketAddr, StartupError> {
@@ -263,13 +265,8 @@ mod tests {
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Command, StartupError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        parse_args(&args, &move |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse_args(&args, &move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
     }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Config {
@@ -289,15 +286,9 @@ mod tests {
 
     #[test]
     fn flags_override_environment_twins() {
-        let c = run(
-            &["--listen", "127.0.0.1:9000"],
-            &[("HEARTH_LISTEN", "1.2.3.4:1")],
-        );
+        let c = run(&["--listen", "127.0.0.1:9000"], &[("HEARTH_LISTEN", "1.2.3.4:1")]);
         assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
-        let c = run(
-            &[],
-            &[("HEARTH_LISTEN", "127.0.0.1:1234"), ("HEARTH_NO_TLS", "1")],
-        );
+        let c = run(&[], &[("HEARTH_LISTEN", "127.0.0.1:1234"), ("HEARTH_NO_TLS", "1")]);
         assert_eq!(c.listen.port(), 1234);
         assert!(!c.tls);
         let c = run(&["--data=/tmp/x", "--max-connections", "5"], &[]);

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod certs;
 pub mod chat;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -118,7 +119,7 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     ensure_writable_dir(&config.data_dir, "--data")?;
     let prepared = prepare_tls(&config)?;
     let store = store::Store::open(&config.data_dir)?;
-    let app = chat::ChatApp::new(store, config.chat.clone())
+    let app = chat::ChatApp::new(store, config.chat.clone(), config.signup.as_deref())
         .map_err(|e| StartupError::env(format!("cannot read the database: {e}")))?;
     let mut server = Server::bind(&config, prepared.tls, prepared.site.clone(), app)?;
     server.handle_signals()?;

@@ -7,6 +7,15 @@ use hearth::config::{self, Command};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if hearth::cli::is_subcommand(&args) {
+        return match hearth::cli::run(&args, &|k| std::env::var(k).ok()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
     let command = match config::parse_args(&args, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -74,9 +74,7 @@ fn presence(app: &ChatApp, ctx: &mut Ctx, user_id: UserId, online: bool) {
         let Some(r) = app.hub.rooms.get(room) else {
             continue;
         };
-        let f = hub::frame(
-            &json!({"type": "presence", "room": r.name, "user": user.name, "online": online}),
-        );
+        let f = hub::frame(&json!({"type": "presence", "room": r.name, "user": user.name, "online": online}));
         app.hub.send_room(ctx, *room, &f, Some(user_id));
     }
 }
@@ -118,10 +116,7 @@ fn not_found() -> (&'static str, String) {
 }
 
 fn unavailable() -> (&'static str, String) {
-    (
-        "unavailable",
-        "the server could not save this; try again".to_string(),
-    )
+    ("unavailable", "the server could not save this; try again".to_string())
 }
 
 fn room_arg(msg: &Value) -> Result<&str, (&'static str, String)> {
@@ -135,10 +130,11 @@ fn room_arg(msg: &Value) -> Result<&str, (&'static str, String)> {
 fn join(app: &mut ChatApp, ctx: &mut Ctx, user: UserId, name: &str) -> CmdResult {
     let room = app.hub.visible_room(name, user).ok_or_else(not_found)?;
     let room_id = room.id;
+    if room.bans.contains(&user) {
+        return Err(("banned", "you are banned from this room".into()));
+    }
     if !room.members.contains_key(&user) {
-        if let Err(e) = app
-            .store
-            .write(|c| store::upsert_member(c, room_id, user, RoomRole::Member.as_str()))
+        if let Err(e) = app.store.write(|c| store::upsert_member(c, room_id, user, RoomRole::Member.as_str()))
         {
             log::error!("join not saved: {e}");
             return Err(unavailable());
@@ -147,14 +143,10 @@ fn join(app: &mut ChatApp, ctx: &mut Ctx, user: UserId, name: &str) -> CmdResult
         let start = ctx.out.len();
         let u = &app.hub.users[&user];
         let r = &app.hub.rooms[&room_id];
-        let ev = hub::frame(
-            &json!({"type": "member", "room": r.name, "user": u.name, "event": "joined"}),
-        );
+        let ev = hub::frame(&json!({"type": "member", "room": r.name, "user": u.name, "event": "joined"}));
         app.hub.send_room(ctx, room_id, &ev, Some(user));
         if u.online() {
-            let p = hub::frame(
-                &json!({"type": "presence", "room": r.name, "user": u.name, "online": true}),
-            );
+            let p = hub::frame(&json!({"type": "presence", "room": r.name, "user": u.name, "online": true}));
             app.hub.send_room(ctx, room_id, &p, Some(user));
         }
         let joined = hub::frame(&json!({"type": "joined", "room": app.hub.room_json(r, user)}));
@@ -163,9 +155,8 @@ fn join(app: &mut ChatApp, ctx: &mut Ctx, user: UserId, name: &str) -> CmdResult
         return Ok(());
     }
     // Already a member: answer the same, so a retried join is harmless.
-    let joined = hub::frame(
-        &json!({"type": "joined", "room": app.hub.room_json(&app.hub.rooms[&room_id], user)}),
-    );
+    let joined =
+        hub::frame(&json!({"type": "joined", "room": app.hub.room_json(&app.hub.rooms[&room_id], user)}));
     app.hub.send_user(ctx, user, &joined);
     Ok(())
 }
@@ -174,6 +165,12 @@ fn leave(app: &mut ChatApp, ctx: &mut Ctx, user: UserId, name: &str) -> CmdResul
     let room = app.hub.visible_room(name, user).ok_or_else(not_found)?;
     let room_id = room.id;
     let room_name = room.name.clone();
+    if room.is_dm() {
+        return Err(bad("a direct conversation cannot be left"));
+    }
+    if room.members.get(&user) == Some(&RoomRole::Owner) && room.members.len() > 1 {
+        return Err(("owner_must_transfer", "hand ownership to another member before leaving".into()));
+    }
     if room.members.contains_key(&user) {
         if let Err(e) = app.store.write(|c| store::delete_member(c, room_id, user)) {
             log::error!("leave not saved: {e}");
@@ -182,22 +179,12 @@ fn leave(app: &mut ChatApp, ctx: &mut Ctx, user: UserId, name: &str) -> CmdResul
         app.hub.remove_member(room_id, user);
         let start = ctx.out.len();
         let u = &app.hub.users[&user];
-        let ev = hub::frame(
-            &json!({"type": "member", "room": room_name, "user": u.name, "event": "left"}),
-        );
+        let ev = hub::frame(&json!({"type": "member", "room": room_name, "user": u.name, "event": "left"}));
         app.hub.send_room(ctx, room_id, &ev, None);
-        app.hub.send_user(
-            ctx,
-            user,
-            &hub::frame(&json!({"type": "left", "room": room_name})),
-        );
+        app.hub.send_user(ctx, user, &hub::frame(&json!({"type": "left", "room": room_name})));
         app.durable_since(ctx, start, None);
     } else {
-        app.hub.send_user(
-            ctx,
-            user,
-            &hub::frame(&json!({"type": "left", "room": room_name})),
-        );
+        app.hub.send_user(ctx, user, &hub::frame(&json!({"type": "left", "room": room_name})));
     }
     Ok(())
 }
@@ -213,10 +200,7 @@ fn send(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= NONCE_MAX => Some(s.as_str()),
         Some(Value::String(_)) => {
-            return Err((
-                "too_long",
-                format!("a nonce is at most {NONCE_MAX} characters"),
-            ))
+            return Err(("too_long", format!("a nonce is at most {NONCE_MAX} characters")))
         }
         Some(_) => return Err(bad("\"nonce\" must be a string")),
     };
@@ -225,10 +209,7 @@ fn send(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
         return Err(bad("the message is empty"));
     }
     if len > TEXT_MAX {
-        return Err((
-            "too_long",
-            format!("a message is at most {TEXT_MAX} characters"),
-        ));
+        return Err(("too_long", format!("a message is at most {TEXT_MAX} characters")));
     }
     let room = app.hub.visible_room(name, user).ok_or_else(not_found)?;
     if !room.members.contains_key(&user) {
@@ -251,10 +232,7 @@ fn send(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
         return Err(("rate_limited", "slow down: too many messages".into()));
     }
     let ts = now_ms();
-    let id = match app
-        .store
-        .write(|c| store::insert_message(c, room_id, user, text, ts, nonce))
-    {
+    let id = match app.store.write(|c| store::insert_message(c, room_id, user, text, ts, nonce)) {
         Ok(id) => id,
         Err(e) => {
             log::error!("message not saved: {e}");
@@ -278,38 +256,24 @@ fn send(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
         nonce: nonce.map(String::from),
     };
     let start = ctx.out.len();
-    app.hub
-        .send_room(ctx, room_id, &hub::frame(&app.hub.message_json(&row)), None);
+    app.hub.send_room(ctx, room_id, &hub::frame(&app.hub.message_json(&row)), None);
     let mut err = json!({"type": "error", "code": "unavailable", "message": "the server could not save this; try again"});
     if let Some(n) = msg.get("nonce") {
         err["nonce"] = n.clone();
     }
-    app.durable_since(
-        ctx,
-        start,
-        Some(Out::Send(
-            conn,
-            tungstenite::Message::Text(hub::frame(&err)),
-        )),
-    );
+    app.durable_since(ctx, start, Some(Out::Send(conn, tungstenite::Message::Text(hub::frame(&err)))));
     Ok(())
 }
 
 fn sync(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Value) -> CmdResult {
     let since = match msg.get("since") {
-        Some(v) => v
-            .as_i64()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| bad("\"since\" must be a message id"))?,
+        Some(v) => v.as_i64().filter(|n| *n >= 0).ok_or_else(|| bad("\"since\" must be a message id"))?,
         None => 0,
     };
-    let rows = app
-        .store
-        .read(|c| store::messages_since(c, user, since, SYNC_BATCH + 1))
-        .map_err(|e| {
-            log::error!("sync not read: {e}");
-            unavailable()
-        })?;
+    let rows = app.store.read(|c| store::messages_since(c, user, since, SYNC_BATCH + 1)).map_err(|e| {
+        log::error!("sync not read: {e}");
+        unavailable()
+    })?;
     let mut more = rows.len() > SYNC_BATCH as usize;
     let mut last = since;
     let mut bytes = 0;
@@ -327,10 +291,7 @@ fn sync(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
     if !more {
         last = last.max(app.hub.last_id);
     }
-    ctx.send_text(
-        conn,
-        hub::frame(&json!({"type": "synced", "last_id": last, "more": more})),
-    );
+    ctx.send_text(conn, hub::frame(&json!({"type": "synced", "last_id": last, "more": more})));
     Ok(())
 }
 
@@ -340,9 +301,7 @@ fn typing(app: &mut ChatApp, ctx: &mut Ctx, user: UserId, name: &str) -> CmdResu
         return Err(("not_member", "join the room first".into()));
     }
     let room_id = room.id;
-    let frame = hub::frame(
-        &json!({"type": "typing", "room": room.name, "user": app.hub.users[&user].name}),
-    );
+    let frame = hub::frame(&json!({"type": "typing", "room": room.name, "user": app.hub.users[&user].name}));
     let Some(u) = app.hub.users.get_mut(&user) else {
         return Ok(());
     };

@@ -5,7 +5,7 @@
 //! Membership belongs to the user, not to a connection: every connection of
 //! a user receives everything addressed to that user.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{json, Value};
 use tungstenite::Utf8Bytes;
@@ -77,14 +77,32 @@ pub struct Room {
     pub topic: String,
     /// `public` or `private`.
     pub visibility: String,
+    /// `room`, or `dm` for a direct conversation between two users.
+    pub kind: String,
     pub members: HashMap<UserId, RoomRole>,
+    /// Users who may not join again.
+    pub bans: HashSet<UserId>,
     /// Newest message id in the room (0 if none).
     pub last_id: Id,
 }
 
 impl Room {
     pub fn is_public(&self) -> bool {
-        self.visibility == "public"
+        self.visibility == "public" && !self.is_dm()
+    }
+    pub fn is_dm(&self) -> bool {
+        self.kind == "dm"
+    }
+}
+
+/// The name of the direct conversation between two users: `@a+b`, lower
+/// case, sorted. `@` cannot start a room name, so it never collides.
+pub fn dm_name(a: &str, b: &str) -> String {
+    let (a, b) = (a.to_lowercase(), b.to_lowercase());
+    if a <= b {
+        format!("@{a}+{b}")
+    } else {
+        format!("@{b}+{a}")
     }
 }
 
@@ -136,15 +154,14 @@ impl Hub {
                 hub.set_member(m.room_id, m.user_id, role);
             }
         }
+        for (room, user) in store.read(store::load_bans)? {
+            if let Some(r) = hub.rooms.get_mut(&room) {
+                r.bans.insert(user);
+            }
+        }
         for s in store.read(|c| store::load_sessions(c, now_ms))? {
             if let Ok(hash) = <TokenHash>::try_from(s.token_hash.as_slice()) {
-                hub.sessions.insert(
-                    hash,
-                    Session {
-                        user: s.user_id,
-                        expires_ms: s.expires_ms,
-                    },
-                );
+                hub.sessions.insert(hash, Session { user: s.user_id, expires_ms: s.expires_ms });
             }
         }
         Ok(hub)
@@ -191,7 +208,9 @@ impl Hub {
                 name: r.name,
                 topic: r.topic,
                 visibility: r.visibility,
+                kind: r.kind,
                 members: HashMap::new(),
+                bans: HashSet::new(),
                 last_id,
             },
         );
@@ -201,6 +220,18 @@ impl Hub {
         if let (Some(r), Some(u)) = (self.rooms.get_mut(&room), self.users.get_mut(&user)) {
             r.members.insert(user, role);
             u.rooms.insert(room);
+        }
+    }
+
+    /// Forgets a deleted room and every membership in it.
+    pub fn remove_room(&mut self, room: RoomId) {
+        if let Some(r) = self.rooms.remove(&room) {
+            self.room_keys.remove(&r.name.to_lowercase());
+            for user in r.members.keys() {
+                if let Some(u) = self.users.get_mut(user) {
+                    u.rooms.remove(&room);
+                }
+            }
         }
     }
 
@@ -222,45 +253,67 @@ impl Hub {
     }
 
     /// The room, if it exists *for this user*: a private room is invisible
-    /// to non-members (the server administrator sees everything).
+    /// to non-members, except to the server administrator; a direct
+    /// conversation is invisible to everyone but its two members.
     pub fn visible_room(&self, name: &str, user: UserId) -> Option<&Room> {
         let room = self.rooms.get(&self.room_id(name)?)?;
-        let admin = self.users.get(&user).is_some_and(User::is_admin);
+        let admin = !room.is_dm() && self.users.get(&user).is_some_and(User::is_admin);
         (room.is_public() || room.members.contains_key(&user) || admin).then_some(room)
     }
 
+    /// The acting user as seen from `room`, for `permissions::allowed`.
+    pub fn actor(&self, room: &Room, user: UserId) -> super::permissions::Actor {
+        super::permissions::Actor {
+            server_admin: !room.is_dm() && self.users.get(&user).is_some_and(User::is_admin),
+            role: room.members.get(&user).copied(),
+        }
+    }
+
     pub fn online_count(&self, room: &Room) -> usize {
-        room.members
-            .keys()
-            .filter(|u| self.users.get(u).is_some_and(User::online))
-            .count()
+        room.members.keys().filter(|u| self.users.get(u).is_some_and(User::online)).count()
     }
 
     /// The contract's `room` object, with the caller's role.
     pub fn room_json(&self, room: &Room, viewer: UserId) -> Value {
-        json!({
+        let mut v = json!({
             "name": room.name,
             "topic": room.topic,
-            "visibility": room.visibility,
+            "visibility": if room.is_dm() { "private" } else { room.visibility.as_str() },
             "members": room.members.len(),
             "online": self.online_count(room),
             "role": room.members.get(&viewer).map(|r| r.as_str()),
             "last_id": room.last_id,
-        })
+            "kind": room.kind,
+        });
+        if room.is_dm() {
+            let peer = room.members.keys().find(|u| **u != viewer).or_else(|| room.members.keys().next());
+            v["peer"] = json!(peer.and_then(|p| self.users.get(p)).map(|u| u.name.as_str()));
+        }
+        v
+    }
+
+    /// Names of the members of `room` in the contract's `members` list form.
+    pub fn members_json(&self, room: &Room) -> Vec<Value> {
+        let mut members: Vec<(RoomRole, String, Value)> = room
+            .members
+            .iter()
+            .filter_map(|(uid, role)| {
+                let u = self.users.get(uid)?;
+                Some((
+                    *role,
+                    u.name.to_lowercase(),
+                    json!({"name": u.name, "role": role.as_str(), "online": u.online()}),
+                ))
+            })
+            .collect();
+        members.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
+        members.into_iter().map(|m| m.2).collect()
     }
 
     /// A `message` frame (also the element of history pages).
     pub fn message_json(&self, m: &store::MessageRow) -> Value {
-        let room = self
-            .rooms
-            .get(&m.room_id)
-            .map(|r| r.name.as_str())
-            .unwrap_or("");
-        let user = self
-            .users
-            .get(&m.user_id)
-            .map(|u| u.name.as_str())
-            .unwrap_or("");
+        let room = self.rooms.get(&m.room_id).map(|r| r.name.as_str()).unwrap_or("");
+        let user = self.users.get(&m.user_id).map(|u| u.name.as_str()).unwrap_or("");
         let mut v = json!({
             "type": "message", "room": room, "id": m.id, "user": user, "text": m.text, "ts": m.ts,
         });
@@ -281,13 +334,7 @@ impl Hub {
 
     /// Queues `frame` to every connection of every member of `room`, except
     /// those of `except`. The frame is serialized once and shared.
-    pub fn send_room(
-        &self,
-        ctx: &mut Ctx,
-        room: RoomId,
-        frame: &Utf8Bytes,
-        except: Option<UserId>,
-    ) {
+    pub fn send_room(&self, ctx: &mut Ctx, room: RoomId, frame: &Utf8Bytes, except: Option<UserId>) {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };

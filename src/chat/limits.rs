@@ -17,12 +17,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: f64) -> TokenBucket {
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: None,
-        }
+        TokenBucket { rate, burst, tokens: burst, last: None }
     }
 
     /// Takes one token if there is one.
@@ -115,10 +110,7 @@ const THROTTLE_CAP: usize = 50_000;
 
 impl<K: Hash + Eq + Clone> Throttle<K> {
     pub fn new(free: u32) -> Throttle<K> {
-        Throttle {
-            free,
-            map: HashMap::new(),
-        }
+        Throttle { free, map: HashMap::new() }
     }
 
     /// `Some(wait)` while `key` is blocked.
@@ -131,11 +123,7 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         if self.map.len() >= THROTTLE_CAP {
             self.prune(now);
         }
-        let f = self.map.entry(key).or_insert(Failures {
-            count: 0,
-            blocked_until: now,
-            last: now,
-        });
+        let f = self.map.entry(key).or_insert(Failures { count: 0, blocked_until: now, last: now });
         f.count += 1;
         f.last = now;
         if f.count >= self.free {
@@ -151,8 +139,7 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
 
     /// Forgets keys quiet for an hour.
     pub fn prune(&mut self, now: Instant) {
-        self.map
-            .retain(|_, f| now.saturating_duration_since(f.last) < Duration::from_secs(3600));
+        self.map.retain(|_, f| now.saturating_duration_since(f.last) < Duration::from_secs(3600));
     }
 }
 

@@ -7,10 +7,13 @@
 //! that, if the turn's commit fails, those answers are replaced by
 //! `unavailable` errors and the hub is reloaded from the database.
 
+mod admin;
 mod api;
 mod commands;
 pub mod hub;
 pub mod limits;
+mod moderation;
+pub mod permissions;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -37,19 +40,14 @@ const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
 const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 /// How often expired sessions and idle throttle entries are cleared.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+/// How often to look for changes made by `hearth admin` while running.
+const EXTERNAL_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// A sign-up or login waiting for its hash.
 enum PendingAuth {
-    Signup {
-        conn: ConnId,
-        name: String,
-    },
-    Login {
-        conn: ConnId,
-        user: Option<UserId>,
-        key: String,
-        ip: IpAddr,
-    },
+    Signup { conn: ConnId, name: String, invite: Option<String> },
+    Login { conn: ConnId, user: Option<UserId>, key: String, ip: IpAddr },
+    Reset { conn: ConnId, user: UserId },
 }
 
 /// What this turn's answers depend on, to undo them if the commit fails.
@@ -75,12 +73,30 @@ pub struct ChatApp {
     login_by_ip: Throttle<IpAddr>,
     turn: TurnLog,
     next_maintenance: Instant,
+    /// `open`, `invite` or `closed`.
+    signup_policy: String,
+    started: Instant,
+    /// SQLite's `data_version` when last checked: it moves when another
+    /// process (`hearth admin`) commits.
+    data_version: i64,
+    next_external_check: Instant,
 }
 
 impl ChatApp {
-    pub fn new(store: Store, limits: ChatLimits) -> Result<ChatApp, store::StoreError> {
+    /// `signup`: a policy given on the command line, which replaces the stored one.
+    pub fn new(
+        mut store: Store,
+        limits: ChatLimits,
+        signup: Option<&str>,
+    ) -> Result<ChatApp, store::StoreError> {
+        if let Some(policy) = signup {
+            store.write(|c| store::set_setting(c, "signup", policy))?;
+            store.commit_turn()?;
+        }
+        let signup_policy = store.read(|c| store::get_setting(c, "signup"))?.unwrap_or_else(|| "open".into());
         let hub = Hub::load(&store, limits, now_ms())?;
         let epoch = store.read(store::epoch)?;
+        let data_version = store.read(store::data_version)?;
         log::info!(
             "loaded {} users, {} rooms, {} sessions; newest message id {}",
             hub.users.len(),
@@ -100,6 +116,10 @@ impl ChatApp {
             login_by_ip: Throttle::new(FREE_FAILURES_PER_ADDRESS),
             turn: TurnLog::default(),
             next_maintenance: Instant::now() + MAINTENANCE_EVERY,
+            signup_policy,
+            started: Instant::now(),
+            data_version,
+            next_external_check: Instant::now() + EXTERNAL_CHECK_EVERY,
         })
     }
 
@@ -117,10 +137,7 @@ impl ChatApp {
     /// The session behind a request: bearer token or cookie. Returns the
     /// user, the token hash, and whether it came from the cookie.
     fn authenticate(&mut self, req: &Request) -> Option<(UserId, TokenHash, bool)> {
-        let (token, from_cookie) = match req
-            .header("authorization")
-            .and_then(|h| h.strip_prefix("Bearer "))
-        {
+        let (token, from_cookie) = match req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")) {
             Some(t) => (t.trim(), false),
             None => (req.cookie(COOKIE)?, true),
         };
@@ -134,11 +151,7 @@ impl ChatApp {
         // Renewed on use, at most once a day (one small write).
         if session.expires_ms - now < auth::SESSION_MS - 24 * 3600 * 1000 {
             let expires = now + auth::SESSION_MS;
-            if self
-                .store
-                .write(|c| store::renew_session(c, &hash, expires))
-                .is_ok()
-            {
+            if self.store.write(|c| store::renew_session(c, &hash, expires)).is_ok() {
                 if let Some(s) = self.hub.sessions.get_mut(&hash) {
                     s.expires_ms = expires;
                 }
@@ -160,31 +173,60 @@ impl ChatApp {
             return;
         };
         match (pending, done) {
-            (PendingAuth::Signup { conn, name }, JobDone::Hashed { result, .. }) => {
-                api::finish_signup(self, ctx, conn, &name, result)
+            (PendingAuth::Signup { conn, name, invite }, JobDone::Hashed { result, .. }) => {
+                api::finish_signup(self, ctx, conn, &name, invite.as_deref(), result)
+            }
+            (PendingAuth::Login { conn, user, key, ip }, JobDone::Verified { ok, .. }) => {
+                api::finish_login(self, ctx, conn, user, &key, ip, ok)
+            }
+            (PendingAuth::Reset { conn, user }, JobDone::Hashed { result, .. }) => {
+                admin::finish_reset(self, ctx, conn, user, result)
             }
             (
-                PendingAuth::Login {
-                    conn,
-                    user,
-                    key,
-                    ip,
-                },
-                JobDone::Verified { ok, .. },
-            ) => api::finish_login(self, ctx, conn, user, &key, ip, ok),
-            (PendingAuth::Signup { conn, .. } | PendingAuth::Login { conn, .. }, _) => ctx.respond(
-                conn,
-                Response::error(500, "internal", "unexpected hashing result"),
-            ),
+                PendingAuth::Signup { conn, .. }
+                | PendingAuth::Login { conn, .. }
+                | PendingAuth::Reset { conn, .. },
+                _,
+            ) => ctx.respond(conn, Response::error(500, "internal", "unexpected hashing result")),
+        }
+    }
+
+    /// Picks up what `hearth admin` changed in the database while we run:
+    /// reloads the hub, and closes connections whose session or account
+    /// is gone.
+    fn check_external_changes(&mut self, ctx: &mut Ctx) {
+        self.next_external_check = ctx.now + EXTERNAL_CHECK_EVERY;
+        let Ok(version) = self.store.read(store::data_version) else { return };
+        if version == self.data_version {
+            return;
+        }
+        self.data_version = version;
+        log::info!("the database was changed by another program: reloading");
+        if let Err(e) = self.hub.reload(&self.store, now_ms()) {
+            log::error!("could not reload state from the database: {e}");
+            return;
+        }
+        if let Ok(Some(policy)) = self.store.read(|c| store::get_setting(c, "signup")) {
+            self.signup_policy = policy;
+        }
+        let gone: Vec<ConnId> = self
+            .hub
+            .conns
+            .iter()
+            .filter(|(_, i)| {
+                !self.hub.sessions.contains_key(&i.session)
+                    || self.hub.users.get(&i.user).is_none_or(|u| u.disabled)
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for c in gone {
+            ctx.close(c, tungstenite::protocol::frame::coding::CloseCode::Policy, "session ended");
         }
     }
 
     fn maintenance(&mut self, now: Instant) {
         let now_ms = now_ms();
-        match self
-            .store
-            .write(|c| store::delete_expired_sessions(c, now_ms))
-        {
+        match self.store.write(|c| store::delete_expired_sessions(c, now_ms)) {
             Ok(n) if n > 0 => log::info!("removed {n} expired sessions"),
             Ok(_) => {}
             Err(e) => log::warn!("could not remove expired sessions: {e}"),
@@ -213,23 +255,13 @@ impl App for ChatApp {
         self.hasher = Some(Hasher::start(waker));
     }
 
-    fn http(
-        &mut self,
-        ctx: &mut Ctx,
-        conn: ConnId,
-        peer: SocketAddr,
-        req: Request,
-    ) -> Option<Response> {
+    fn http(&mut self, ctx: &mut Ctx, conn: ConnId, peer: SocketAddr, req: Request) -> Option<Response> {
         api::handle(self, ctx, conn, peer, req)
     }
 
     fn ws_accept(&mut self, ctx: &mut Ctx, conn: ConnId, req: &Request) -> Result<(), Response> {
         if foreign_origin(req, ctx.tls) {
-            return Err(Response::error(
-                403,
-                "bad_origin",
-                "WebSocket from a foreign origin",
-            ));
+            return Err(Response::error(403, "bad_origin", "WebSocket from a foreign origin"));
         }
         let Some((user, session, _)) = self.authenticate(req) else {
             return Err(Response::error(401, "unauthorized", "log in first"));
@@ -247,13 +279,7 @@ impl App for ChatApp {
     }
 
     fn ws_binary(&mut self, ctx: &mut Ctx, conn: ConnId, _data: tungstenite::Bytes) {
-        commands::send_error(
-            ctx,
-            conn,
-            "bad_request",
-            "send JSON text frames, not binary",
-            None,
-        );
+        commands::send_error(ctx, conn, "bad_request", "send JSON text frames, not binary", None);
     }
 
     fn ws_closed(&mut self, ctx: &mut Ctx, conn: ConnId) {
@@ -261,22 +287,23 @@ impl App for ChatApp {
     }
 
     fn wake(&mut self, ctx: &mut Ctx) {
-        let done = self
-            .hasher
-            .as_ref()
-            .map(Hasher::finished)
-            .unwrap_or_default();
+        let done = self.hasher.as_ref().map(Hasher::finished).unwrap_or_default();
         for d in done {
             self.finish_job(ctx, d);
         }
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        Some(self.next_maintenance)
+        Some(self.next_maintenance.min(self.next_external_check))
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx) {
-        self.maintenance(ctx.now);
+        if ctx.now >= self.next_external_check {
+            self.check_external_changes(ctx);
+        }
+        if ctx.now >= self.next_maintenance {
+            self.maintenance(ctx.now);
+        }
     }
 
     fn end_turn(&mut self, ctx: &mut Ctx) {
@@ -287,10 +314,7 @@ impl App for ChatApp {
         let Err(e) = self.store.commit_turn() else {
             return;
         };
-        log::error!(
-            "could not save to the database: {e}; {} answers turned into errors",
-            turn.durable.len()
-        );
+        log::error!("could not save to the database: {e}; {} answers turned into errors", turn.durable.len());
         let mut keep = vec![true; ctx.out.len()];
         for r in &turn.durable {
             for i in r.clone() {
@@ -325,12 +349,8 @@ impl App for ChatApp {
 /// A JSON error answer with `Retry-After`.
 fn rate_limited(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
-    Response::error(
-        429,
-        "rate_limited",
-        &format!("too many attempts; try again in {secs} s"),
-    )
-    .with_header("Retry-After", secs.to_string())
+    Response::error(429, "rate_limited", &format!("too many attempts; try again in {secs} s"))
+        .with_header("Retry-After", secs.to_string())
 }
 
 /// The `{"user":...,"token":...}` answer with the session cookie.

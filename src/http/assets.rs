@@ -63,6 +63,26 @@ pub fn respond(asset: &'static Asset, req: &Request) -> Response {
     resp
 }
 
+/// Development only (`HEARTH_DEV_STATIC=DIR`): serves `static/` from disk
+/// so the UI can be edited without rebuilding. No caching, no gzip.
+pub fn respond_from_dir(dir: &std::path::Path, path: &str) -> Option<Response> {
+    let rel = if path == "/" { "index.html" } else { path.trim_start_matches('/') };
+    if rel.split('/').any(|seg| seg == ".." || seg.is_empty() || seg.starts_with('.')) {
+        return None;
+    }
+    let bytes = std::fs::read(dir.join(rel)).ok()?;
+    let mime = find(path).map(|a| a.mime).unwrap_or(match rel.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    });
+    Some(Response::new(200, mime, bytes).with_header("Cache-Control", "no-store"))
+}
+
 fn etag_matches(header: &str, etag: &str) -> bool {
     header.trim() == "*"
         || header.split(',').any(|t| {

@@ -167,6 +167,8 @@ pub struct Server<A: App> {
     next_sweep: Option<Instant>,
     accept_paused_until: Option<Instant>,
     shutdown_deadline: Option<Instant>,
+    /// `HEARTH_DEV_STATIC`: serve the UI from this directory (development).
+    dev_static: Option<std::path::PathBuf>,
 }
 
 impl<A: App> Server<A> {
@@ -219,6 +221,7 @@ impl<A: App> Server<A> {
             next_sweep: None,
             accept_paused_until: None,
             shutdown_deadline: None,
+            dev_static: std::env::var_os("HEARTH_DEV_STATIC").map(std::path::PathBuf::from),
         })
     }
 
@@ -403,8 +406,10 @@ impl<A: App> Server<A> {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         }; // sporadic event
-        if flush_first && conn.dirty {
-            if let Err(f) = conn.flush() {
+        // A readiness event: write what is new, and what an earlier flush
+        // left behind when the socket was full (`flush` clears `dirty`).
+        if flush_first && (conn.dirty || conn.output_pending()) {
+            if let Err(f) = conn.flush(now) {
                 self.fail(slot, f);
                 return;
             }
@@ -474,7 +479,10 @@ impl<A: App> Server<A> {
                     self.upgrade(slot, &req);
                     return;
                 }
-                path => assets::find(path).map(|a| assets::respond(a, &req)),
+                path => match &self.dev_static {
+                    Some(dir) => assets::respond_from_dir(dir, path),
+                    None => assets::find(path).map(|a| assets::respond(a, &req)),
+                },
             }
         };
         let resp = match builtin {
@@ -566,7 +574,7 @@ impl<A: App> Server<A> {
             if !conn.dirty {
                 continue;
             }
-            if let Err(f) = conn.flush() {
+            if let Err(f) = conn.flush(self.ctx.now) {
                 self.fail(slot, f);
             }
         }

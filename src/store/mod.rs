@@ -70,23 +70,13 @@ impl Store {
         )
         .map_err(fail)?;
         // Another process (a backup, `hearth admin`) may hold the lock briefly.
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(fail)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(fail)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(fail)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
         // Keep the WAL from growing without end between checkpoints.
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
-            .map_err(fail)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            in_turn: false,
-            turn_broken: false,
-        };
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(fail)?;
+        let mut store = Store { conn, path: path.to_path_buf(), in_turn: false, turn_broken: false };
         schema::migrate(&mut store.conn).map_err(|e| match e {
             schema::MigrateError::TooNew(v) => StartupError::env(format!(
                 "the database {} was written by a newer hearth (schema {v}); run that version or restore a backup",
@@ -109,10 +99,7 @@ impl Store {
 
     /// Runs one write operation inside the turn transaction, in a savepoint:
     /// on error only this operation is undone.
-    pub fn write<T>(
-        &mut self,
-        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> StoreResult<T> {
+    pub fn write<T>(&mut self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         if !self.in_turn {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.in_turn = true;
@@ -152,11 +139,7 @@ impl Store {
     pub fn commit_turn(&mut self) -> StoreResult<()> {
         let broken = std::mem::take(&mut self.turn_broken);
         if !self.in_turn {
-            return if broken {
-                Err(StoreError("the transaction was rolled back".into()))
-            } else {
-                Ok(())
-            };
+            return if broken { Err(StoreError("the transaction was rolled back".into())) } else { Ok(()) };
         }
         self.in_turn = false;
         if let Err(e) = self.conn.execute_batch("COMMIT") {
@@ -179,13 +162,22 @@ impl Store {
             .sum()
     }
 
-    /// Writes a consistent copy of the database to `dest` (SQLite's online
-    /// backup), while writers may continue.
+    /// Writes a consistent copy of the database to `dest` with SQLite's
+    /// online backup, copying every page in one step: in WAL mode that step
+    /// reads one snapshot while writers go on, so the copy holds exactly what
+    /// was committed when it began.
     pub fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        use rusqlite::backup::{Backup, StepResult};
         let mut target = Connection::open(dest)?;
-        let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
-        backup.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
-        Ok(())
+        let backup = Backup::new(&self.conn, &mut target)?;
+        for _ in 0..500 {
+            match backup.step(-1)? {
+                StepResult::Done => return Ok(()),
+                StepResult::More => {}
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        Err(StoreError("the database stayed busy; try again".into()))
     }
 }
 
@@ -204,8 +196,7 @@ mod tests {
     fn a_failed_operation_undoes_only_itself() {
         let dir = temp_db("savepoint");
         let mut s = Store::open(&dir).unwrap();
-        s.write(|c| c.execute("INSERT INTO meta(key, value) VALUES ('a', '1')", []))
-            .unwrap();
+        s.write(|c| c.execute("INSERT INTO meta(key, value) VALUES ('a', '1')", [])).unwrap();
         let err = s.write(|c| {
             c.execute("INSERT INTO meta(key, value) VALUES ('b', '2')", [])?;
             c.execute("INSERT INTO meta(key, value) VALUES ('a', 'dup')", [])
@@ -214,8 +205,7 @@ mod tests {
         s.commit_turn().unwrap();
         let keys: Vec<String> = s
             .read(|c| {
-                let mut st =
-                    c.prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?;
+                let mut st = c.prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?;
                 let rows = st.query_map([], |r| r.get(0))?;
                 rows.collect()
             })
@@ -242,8 +232,7 @@ mod tests {
         let epoch = {
             let mut s = Store::open(&dir).unwrap();
             let e = s.read(queries::epoch).unwrap();
-            s.write(|c| queries::insert_user(c, "Ann", "hash", "admin", 1))
-                .unwrap();
+            s.write(|c| queries::insert_user(c, "Ann", "hash", "admin", 1)).unwrap();
             s.commit_turn().unwrap();
             e
         };

@@ -53,6 +53,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX messages_by_room ON messages(room_id, id);
     INSERT INTO meta(key, value) VALUES ('epoch', lower(hex(randomblob(12))));",
+    // 2: direct messages, bans, invites, the sign-up policy.
+    "ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'room' CHECK (kind IN ('room', 'dm'));
+    CREATE TABLE bans (
+        room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE invites (
+        code       TEXT PRIMARY KEY,
+        created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        used_by    INTEGER REFERENCES users(id) ON DELETE SET NULL
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta(key, value) VALUES ('signup', 'open');",
 ];
 
 pub enum MigrateError {
