@@ -166,6 +166,9 @@ pub fn remove_member(
         return error(404, "no_such_user", "no such user");
     };
     let room = &app.hub.rooms[&room_id];
+    if room.is_dm() {
+        return forbidden();
+    }
     let Some(&target_role) = room.members.get(&target) else {
         return error(404, "not_member", "that user is not a member of this room");
     };
@@ -173,7 +176,7 @@ pub fn remove_member(
         if target_role == RoomRole::Owner && room.members.len() > 1 {
             return error(409, "owner_must_transfer", "hand ownership to another member before leaving");
         }
-    } else if room.is_dm() || !allowed(actor, Action::Remove(target_role)) {
+    } else if !allowed(actor, Action::Remove(target_role)) {
         return forbidden();
     }
     remove(app, ctx, conn, room_id, target, false)
