@@ -18,11 +18,8 @@ fn main() {
 
     let mut table = String::from("&[\n");
     for path in &files {
-        let rel = path
-            .strip_prefix("static")
-            .expect("walked below static/")
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel =
+            path.strip_prefix("static").expect("walked below static/").to_string_lossy().replace('\\', "/");
         let raw = fs::read(path).expect("read static file");
         let gz = gzip(&raw);
         let gz_name = format!("asset-{}.gz", table_key(&rel));
@@ -51,19 +48,14 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             collect(&path, out);
-        } else if !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
+        } else if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
             out.push(path);
         }
     }
 }
 
 fn table_key(rel: &str) -> String {
-    rel.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+    rel.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
 fn gzip(raw: &[u8]) -> Vec<u8> {

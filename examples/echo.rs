@@ -36,9 +36,7 @@ fn main() {
             println!("ca {}", config.certs_dir.join("ca.pem").display());
         }
         let _ = std::io::stdout().flush();
-        server
-            .run()
-            .map_err(|e| hearth::error::StartupError::env(e.to_string()))
+        server.run().map_err(|e| hearth::error::StartupError::env(e.to_string()))
     };
     if let Err(e) = run() {
         eprintln!("echo: {e}");

@@ -12,17 +12,13 @@ pub struct StartupError {
 impl StartupError {
     /// A bad flag or value on the command line.
     pub fn usage(message: impl Into<String>) -> StartupError {
-        StartupError {
-            message: message.into(),
-        }
+        StartupError { message: message.into() }
     }
 
     /// Anything in the environment: a busy port, an unreadable key, a data
     /// directory that cannot be written.
     pub fn env(message: impl Into<String>) -> StartupError {
-        StartupError {
-            message: message.into(),
-        }
+        StartupError { message: message.into() }
     }
 
     /// The process exit status for this error.

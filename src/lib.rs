@@ -38,24 +38,14 @@ pub struct Prepared {
 pub fn prepare_tls(config: &Config) -> Result<Prepared, StartupError> {
     let urls = netinfo::urls(config.listen, config.tls);
     if !config.tls {
-        return Ok(Prepared {
-            tls: None,
-            site: SiteInfo {
-                urls,
-                ..SiteInfo::default()
-            },
-        });
+        return Ok(Prepared { tls: None, site: SiteInfo { urls, ..SiteInfo::default() } });
     }
     let user_pair = match (&config.cert, &config.key) {
         (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
         _ => None,
     };
-    let material = certs::load(
-        &config.certs_dir,
-        user_pair,
-        &netinfo::certificate_names(),
-        clock::now_secs(),
-    )?;
+    let material =
+        certs::load(&config.certs_dir, user_pair, &netinfo::certificate_names(), clock::now_secs())?;
     for what in &material.created {
         log::info!("made a new {what} in {}", config.certs_dir.display());
     }
@@ -103,9 +93,7 @@ pub fn banner<A: App>(server: &Server<A>, config: &Config, site: &SiteInfo, data
     }
     if let Some(fp) = &site.ca_fingerprint {
         s.push_str(&format!("Local CA SHA-256:    {fp}\n"));
-        s.push_str(
-            "First time on a device? Open /trust on the server to stop the browser warning.\n",
-        );
+        s.push_str("First time on a device? Open /trust on the server to stop the browser warning.\n");
     }
     if !config.tls {
         s.push_str("TLS is off (--no-tls): put a TLS reverse proxy in front of hearth.\n");
@@ -116,20 +104,17 @@ pub fn banner<A: App>(server: &Server<A>, config: &Config, site: &SiteInfo, data
 /// Starts the chat server and runs it until SIGINT or SIGTERM.
 pub fn run(config: Config) -> Result<(), StartupError> {
     logger::init(config.log_level);
+    // The port first: a busy port is reported before anything is written.
+    let listener = server::listen(config.listen)?;
     ensure_writable_dir(&config.data_dir, "--data")?;
     let prepared = prepare_tls(&config)?;
     let store = store::Store::open(&config.data_dir)?;
     let app = chat::ChatApp::new(store, config.chat.clone(), config.signup.as_deref())
         .map_err(|e| StartupError::env(format!("cannot read the database: {e}")))?;
-    let mut server = Server::bind(&config, prepared.tls, prepared.site.clone(), app)?;
+    let mut server = Server::with_listener(listener, &config, prepared.tls, prepared.site.clone(), app)?;
     server.handle_signals()?;
-    print!(
-        "{}",
-        banner(&server, &config, &prepared.site, &config.data_dir)
-    );
+    print!("{}", banner(&server, &config, &prepared.site, &config.data_dir));
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    server
-        .run()
-        .map_err(|e| StartupError::env(format!("the event loop failed: {e}")))
+    server.run().map_err(|e| StartupError::env(format!("the event loop failed: {e}")))
 }

@@ -9,11 +9,7 @@ pub fn hostname() -> String {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .ok()
         .map(|s| s.trim().to_string())
-        .filter(|s| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        })
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
         .unwrap_or_else(|| "hearth".to_string())
 }
 
@@ -39,11 +35,7 @@ pub fn lan_addrs() -> Vec<IpAddr> {
 /// addresses, the hostname, `<hostname>.local` and every LAN address.
 pub fn certificate_names() -> Vec<String> {
     let host = hostname();
-    let mut names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     names.push(host.clone());
     if !host.ends_with(".local") {
         names.push(format!("{host}.local"));
@@ -75,10 +67,7 @@ pub fn urls(listen: SocketAddr, tls: bool) -> Vec<String> {
     let host = hostname();
     let mut out = vec![fmt(&format!("{}.local", host.trim_end_matches(".local")))];
     out.extend(
-        lan_addrs()
-            .into_iter()
-            .filter(|ip| ip.is_ipv4() || listen.is_ipv6())
-            .map(|ip| fmt(&ip_host(ip))),
+        lan_addrs().into_iter().filter(|ip| ip.is_ipv4() || listen.is_ipv6()).map(|ip| fmt(&ip_host(ip))),
     );
     out.push(fmt("localhost"));
     out

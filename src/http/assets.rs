@@ -31,28 +31,19 @@ pub fn find(path: &str) -> Option<&'static Asset> {
 /// Answers a GET or HEAD for an asset: 304 when the `ETag` matches, else the
 /// gzip body when accepted (and smaller), else the raw body.
 pub fn respond(asset: &'static Asset, req: &Request) -> Response {
-    let cache = if asset.path.ends_with(".html") {
-        "no-cache"
-    } else {
-        "public, max-age=300"
-    };
-    if req
-        .header("if-none-match")
-        .is_some_and(|v| etag_matches(v, asset.etag))
-    {
+    let cache = if asset.path.ends_with(".html") { "no-cache" } else { "public, max-age=300" };
+    if req.header("if-none-match").is_some_and(|v| etag_matches(v, asset.etag)) {
         return Response::empty(304)
             .with_header("ETag", asset.etag)
             .with_header("Cache-Control", cache)
             .with_header("Vary", "Accept-Encoding");
     }
     let gzip_ok = req.header_has_token("accept-encoding", "gzip")
-        || req.header("accept-encoding").is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().starts_with("gzip;") && !t.contains("q=0"))
-        });
+        || req
+            .header("accept-encoding")
+            .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with("gzip;") && !t.contains("q=0")));
     let mut resp = if gzip_ok && asset.gzip.len() < asset.raw.len() {
-        Response::new(200, asset.mime, Cow::Borrowed(asset.gzip))
-            .with_header("Content-Encoding", "gzip")
+        Response::new(200, asset.mime, Cow::Borrowed(asset.gzip)).with_header("Content-Encoding", "gzip")
     } else {
         Response::new(200, asset.mime, Cow::Borrowed(asset.raw))
     };
@@ -101,10 +92,7 @@ mod tests {
             path: path.into(),
             query: String::new(),
             minor_version: 1,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body: vec![],
         }
     }

@@ -20,10 +20,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_head: 16 * 1024,
-            max_body: 64 * 1024,
-        }
+        Limits { max_head: 16 * 1024, max_body: 64 * 1024 }
     }
 }
 
@@ -118,10 +115,8 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
         match name.as_str() {
             "transfer-encoding" => return Err(HttpError::LengthRequired),
             "content-length" => {
-                let n: usize = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| HttpError::Malformed("bad Content-Length"))?;
+                let n: usize =
+                    value.trim().parse().map_err(|_| HttpError::Malformed("bad Content-Length"))?;
                 if content_length.is_some_and(|old| old != n) {
                     return Err(HttpError::Malformed("conflicting Content-Length"));
                 }
@@ -179,36 +174,22 @@ mod tests {
     #[test]
     fn incomplete_head_and_incomplete_body_wait_for_more() {
         assert!(matches!(parse(b"GET / HT"), Ok(Parsed::Incomplete)));
-        assert!(matches!(
-            parse(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
-            Ok(Parsed::Incomplete)
-        ));
+        assert!(matches!(parse(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), Ok(Parsed::Incomplete)));
     }
 
     #[test]
     fn every_prefix_of_a_request_is_incomplete() {
         let raw = b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi";
         for cut in 0..raw.len() {
-            assert!(
-                matches!(parse(&raw[..cut]), Ok(Parsed::Incomplete)),
-                "cut at {cut}"
-            );
+            assert!(matches!(parse(&raw[..cut]), Ok(Parsed::Incomplete)), "cut at {cut}");
         }
     }
 
     #[test]
     fn malformed_request_is_400() {
-        assert_eq!(
-            parse(b"GET\x01 / HTTP/1.1\r\n\r\n").unwrap_err().status(),
-            400
-        );
+        assert_eq!(parse(b"GET\x01 / HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
         assert_eq!(parse(b"GET / HTTP/2.0\r\n\r\n").unwrap_err().status(), 400);
-        assert_eq!(
-            parse(b"GET http://x/ HTTP/1.1\r\n\r\n")
-                .unwrap_err()
-                .status(),
-            400
-        );
+        assert_eq!(parse(b"GET http://x/ HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
         let bad_len = b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n";
         assert_eq!(parse(bad_len).unwrap_err().status(), 400);
         let two = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";

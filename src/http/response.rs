@@ -21,20 +21,12 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type", content_type.to_string())],
-            body: body.into(),
-        }
+        Response { status, headers: vec![("Content-Type", content_type.to_string())], body: body.into() }
     }
 
     /// A response with no body (204, 304, 101).
     pub fn empty(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Cow::Borrowed(&[]),
-        }
+        Response { status, headers: Vec::new(), body: Cow::Borrowed(&[]) }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
@@ -48,11 +40,7 @@ impl Response {
     }
 
     pub fn text(status: u16, text: &str) -> Response {
-        Response::new(
-            status,
-            "text/plain; charset=utf-8",
-            text.as_bytes().to_vec(),
-        )
+        Response::new(status, "text/plain; charset=utf-8", text.as_bytes().to_vec())
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
@@ -61,10 +49,7 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Appends the serialized response to `out`. `head_only` answers a HEAD

@@ -40,6 +40,8 @@ const HTTP_OUTPUT_HIGH_WATER: usize = 256 * 1024;
 const WS_MESSAGES_PER_TURN: usize = 64;
 /// rustls buffers at most this much outgoing TLS before `write` says `WouldBlock`.
 pub const TLS_BUFFER_LIMIT: usize = 32 * 1024;
+/// Write-buffer room kept for the frames sent after a close is queued.
+const CLOSE_FRAME_ROOM: usize = 2 * 128;
 
 /// What a connection read, for the server to act on.
 #[derive(Debug)]
@@ -65,8 +67,6 @@ pub struct HttpState {
     /// A request handed out whose response has not been written yet:
     /// (HEAD?, keep-alive?). Later requests wait, so answers stay in order.
     pub awaiting: Option<(bool, bool)>,
-    /// At least one request was completed (for the timeout's wording).
-    served: bool,
 }
 
 pub struct WsState {
@@ -80,6 +80,9 @@ pub struct WsState {
     pub more_input: bool,
     /// We sent a close frame and wait for the peer's.
     closing_since: Option<Instant>,
+    /// The peer broke the protocol (size, UTF-8, framing): its input is no
+    /// longer parsed, and the TCP connection closes once our close frame is out.
+    failed: bool,
 }
 
 pub struct ClosingState {
@@ -127,11 +130,7 @@ impl Conn {
             socket,
             tls,
             peer,
-            phase: Phase::Http(HttpState {
-                inbuf: Vec::new(),
-                awaiting: None,
-                served: false,
-            }),
+            phase: Phase::Http(HttpState { inbuf: Vec::new(), awaiting: None }),
             out: Vec::new(),
             deadline: now + limits.header_timeout,
             eof: false,
@@ -141,11 +140,7 @@ impl Conn {
     }
 
     fn stream(&mut self) -> Stream<'_> {
-        Stream {
-            socket: &mut self.socket,
-            tls: self.tls.as_deref_mut(),
-            eof: &mut self.eof,
-        }
+        Stream { socket: &mut self.socket, tls: self.tls.as_deref_mut(), eof: &mut self.eof }
     }
 
     pub fn is_websocket(&self) -> bool {
@@ -168,6 +163,7 @@ impl Conn {
     ) -> Result<(), Fatal> {
         match &mut self.phase {
             Phase::Http(_) => self.read_http(scratch, now, limits, inputs),
+            Phase::WebSocket(ws) if ws.failed => self.read_discard(scratch),
             Phase::WebSocket(_) => self.read_ws(now, limits, inputs),
             Phase::Closing(_) => self.read_discard(scratch),
         }
@@ -189,22 +185,16 @@ impl Conn {
                 // out; the next event (readable or writable) resumes here.
                 return Ok(());
             }
-            let parse_limits = http::Limits {
-                max_head: 16 * 1024,
-                max_body: 64 * 1024,
-            };
+            let parse_limits = http::Limits { max_head: 16 * 1024, max_body: 64 * 1024 };
             if !h.inbuf.is_empty() {
                 match http::parse_request(&h.inbuf, &parse_limits) {
                     Ok(http::Parsed::Complete(req, used)) => {
-                        let Phase::Http(h) = &mut self.phase else {
-                            unreachable!()
-                        };
+                        let Phase::Http(h) = &mut self.phase else { unreachable!() };
                         h.inbuf.drain(..used);
                         if h.inbuf.is_empty() {
                             h.inbuf = Vec::new();
                         }
                         h.awaiting = Some((req.is_head(), req.keep_alive()));
-                        h.served = true;
                         inputs.push(Input::Request(req));
                         return Ok(());
                     }
@@ -216,12 +206,10 @@ impl Conn {
                 }
             }
             if self.eof {
-                return Err(Fatal::Done);
+                return self.end_of_input(now);
             }
             let was_empty = h.inbuf.is_empty();
-            let room = HTTP_INPUT_CAP
-                .saturating_sub(h.inbuf.len())
-                .min(scratch.len());
+            let room = HTTP_INPUT_CAP.saturating_sub(h.inbuf.len()).min(scratch.len());
             if room == 0 {
                 // Parser said incomplete with a full buffer: cannot happen
                 // with these limits, but never spin.
@@ -232,12 +220,10 @@ impl Conn {
             match std::io::Read::read(&mut stream, &mut scratch[..room]) {
                 Ok(0) => {
                     self.eof = true;
-                    return Err(Fatal::Done);
+                    return self.end_of_input(now);
                 }
                 Ok(n) => {
-                    let Phase::Http(h) = &mut self.phase else {
-                        unreachable!()
-                    };
+                    let Phase::Http(h) = &mut self.phase else { unreachable!() };
                     h.inbuf.extend_from_slice(&scratch[..n]);
                     if was_empty {
                         // A new request starts: it has header_timeout to arrive whole.
@@ -254,12 +240,7 @@ impl Conn {
         }
     }
 
-    fn read_ws(
-        &mut self,
-        now: Instant,
-        limits: &NetLimits,
-        inputs: &mut Vec<Input>,
-    ) -> Result<(), Fatal> {
+    fn read_ws(&mut self, now: Instant, limits: &NetLimits, inputs: &mut Vec<Input>) -> Result<(), Fatal> {
         let mut count = 0;
         loop {
             let Phase::WebSocket(ws) = &mut self.phase else {
@@ -270,17 +251,12 @@ impl Conn {
                 return Ok(());
             }
             ws.more_input = false;
-            let mut stream = Stream {
-                socket: &mut self.socket,
-                tls: self.tls.as_deref_mut(),
-                eof: &mut self.eof,
-            };
+            let mut stream =
+                Stream { socket: &mut self.socket, tls: self.tls.as_deref_mut(), eof: &mut self.eof };
             let result = ws.ctx.read(&mut stream);
             // Automatic pongs and close replies sit in rustls: flush later.
             self.dirty = true;
-            let Phase::WebSocket(ws) = &mut self.phase else {
-                unreachable!()
-            };
+            let Phase::WebSocket(ws) = &mut self.phase else { unreachable!() };
             match result {
                 Ok(msg) => {
                     ws.last_heard = now;
@@ -297,21 +273,25 @@ impl Conn {
                 }
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => return Ok(()),
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Err(Fatal::Done)
+                    // The close handshake is done. tungstenite wrote its
+                    // close reply into rustls, not yet to the socket:
+                    // `Closing` sends it, then the TLS close, then ends.
+                    self.begin_closing(now);
+                    return Ok(());
                 }
                 Err(tungstenite::Error::Capacity(_)) => {
-                    self.close_ws(CloseCode::Size, "message too big", now);
+                    self.fail_ws(CloseCode::Size, "message too big", now);
                     return Ok(());
                 }
                 Err(tungstenite::Error::Utf8(_)) => {
-                    self.close_ws(CloseCode::Invalid, "invalid UTF-8", now);
+                    self.fail_ws(CloseCode::Invalid, "invalid UTF-8", now);
                     return Ok(());
                 }
                 Err(tungstenite::Error::Protocol(
                     tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
                 )) => return Err(Fatal::Done),
                 Err(tungstenite::Error::Protocol(_)) => {
-                    self.close_ws(CloseCode::Protocol, "protocol error", now);
+                    self.fail_ws(CloseCode::Protocol, "protocol error", now);
                     return Ok(());
                 }
                 Err(tungstenite::Error::Io(e)) => return Err(Fatal::Io(e)),
@@ -320,12 +300,31 @@ impl Conn {
         }
     }
 
+    /// The peer will send nothing more. A client may half-close right after
+    /// its request: answers already queued still go out, then the connection
+    /// ends (`flush` sees `eof`); with nothing to send it ends now.
+    fn end_of_input(&mut self, now: Instant) -> Result<(), Fatal> {
+        if self.output_pending() {
+            self.begin_closing(now);
+            Ok(())
+        } else {
+            Err(Fatal::Done)
+        }
+    }
+
+    /// Bytes queued here or in rustls that the socket has not taken yet.
+    pub fn output_pending(&self) -> bool {
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
     /// In `Closing`: read and drop whatever the peer still sends, so closing
     /// does not reset a connection whose last response is still in flight.
     fn read_discard(&mut self, scratch: &mut [u8]) -> Result<(), Fatal> {
         loop {
             let mut stream = self.stream();
             match std::io::Read::read(&mut stream, scratch) {
+                // The peer is done; what we still owe it goes out first.
+                Ok(0) if self.output_pending() => return Ok(()),
                 Ok(0) => return Err(Fatal::Done),
                 Ok(_) => {}
                 Err(e) if would_block(&e) => return Ok(()),
@@ -355,11 +354,8 @@ impl Conn {
         if close {
             self.begin_closing(now);
         } else {
-            self.deadline = if h.inbuf.is_empty() {
-                now + limits.idle_timeout
-            } else {
-                now + limits.header_timeout
-            };
+            self.deadline =
+                if h.inbuf.is_empty() { now + limits.idle_timeout } else { now + limits.header_timeout };
         }
         true
     }
@@ -398,6 +394,7 @@ impl Conn {
             ping_sent: false,
             more_input: false,
             closing_since: None,
+            failed: false,
         }));
         self.deadline = now + limits.ws_ping_after;
         self.was_websocket = true;
@@ -414,11 +411,7 @@ impl Conn {
         }
         let len = msg.len();
         if ws.queued_bytes + len > limits.ws_max_output {
-            log::info!(
-                "closing slow consumer {} ({} bytes waiting)",
-                self.peer,
-                ws.queued_bytes
-            );
+            log::info!("closing slow consumer {} ({} bytes waiting)", self.peer, ws.queued_bytes);
             ws.queue.clear();
             ws.queued_bytes = 0;
             self.close_ws(CloseCode::Policy, "too slow: output limit exceeded", now);
@@ -441,20 +434,28 @@ impl Conn {
         ws.queue.clear();
         ws.queued_bytes = 0;
         ws.closing_since = Some(now);
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let mut stream = Stream {
-            socket: &mut self.socket,
-            tls: self.tls.as_deref_mut(),
-            eof: &mut self.eof,
-        };
+        // tungstenite drops a close frame that does not fit its full write
+        // buffer (a slow consumer's). Nothing but the close frame and a pong
+        // (each at most 127 bytes) is written after it: make room for them.
+        ws.ctx.set_config(|c| c.max_write_buffer_size += CLOSE_FRAME_ROOM);
+        let frame = CloseFrame { code, reason: reason.into() };
+        let mut stream =
+            Stream { socket: &mut self.socket, tls: self.tls.as_deref_mut(), eof: &mut self.eof };
         // The frame is queued even when the socket would block.
         let _ = ws.ctx.close(&mut stream, Some(frame));
         self.dirty = true;
         // The peer has a few seconds to answer the close frame.
-        self.deadline = now + std::time::Duration::from_secs(3);
+        self.deadline = now + std::time::Duration::from_secs(5);
+    }
+
+    /// Fails the WebSocket (RFC 6455 §7.1.7): a close frame with `code`,
+    /// then the TCP connection closes once the frame is out. The peer's input
+    /// is discarded unread: tungstenite's read state may be mid-frame.
+    fn fail_ws(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
+        self.close_ws(code, reason, now);
+        if let Phase::WebSocket(ws) = &mut self.phase {
+            ws.failed = true;
+        }
     }
 
     /// Moves to `Closing`: finish writing, then shut down.
@@ -468,16 +469,13 @@ impl Conn {
 
     /// Writes queued output towards the socket: HTTP bytes first, then
     /// WebSocket messages, then TLS records. Stops at `WouldBlock`.
-    pub fn flush(&mut self) -> Result<(), Fatal> {
+    pub fn flush(&mut self, now: Instant) -> Result<(), Fatal> {
         self.dirty = false;
         // 1. HTTP bytes (responses, the 101).
         if !self.out.is_empty() {
             let mut written = 0;
-            let mut stream = Stream {
-                socket: &mut self.socket,
-                tls: self.tls.as_deref_mut(),
-                eof: &mut self.eof,
-            };
+            let mut stream =
+                Stream { socket: &mut self.socket, tls: self.tls.as_deref_mut(), eof: &mut self.eof };
             while written < self.out.len() {
                 match stream.write(&self.out[written..]) {
                     Ok(n) => written += n,
@@ -494,11 +492,8 @@ impl Conn {
         }
         // 2. WebSocket messages.
         if let Phase::WebSocket(ws) = &mut self.phase {
-            let mut stream = Stream {
-                socket: &mut self.socket,
-                tls: self.tls.as_deref_mut(),
-                eof: &mut self.eof,
-            };
+            let mut stream =
+                Stream { socket: &mut self.socket, tls: self.tls.as_deref_mut(), eof: &mut self.eof };
             while let Some(msg) = ws.queue.pop_front() {
                 let len = msg.len();
                 match ws.ctx.write(&mut stream, msg) {
@@ -516,26 +511,26 @@ impl Conn {
                     Err(_) => return Err(Fatal::Done),
                 }
             }
-            match ws.ctx.flush(&mut stream) {
-                Ok(()) => {}
-                Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
-                Err(tungstenite::Error::ConnectionClosed) => return Err(Fatal::Done),
+            let ended = match ws.ctx.flush(&mut stream) {
+                // A failed connection ends once its close frame is written.
+                Ok(()) => ws.failed,
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => false,
+                // Handshake done; the last frame may still sit in rustls.
+                Err(tungstenite::Error::ConnectionClosed) => true,
                 Err(tungstenite::Error::Io(e)) => return Err(Fatal::Io(e)),
                 Err(_) => return Err(Fatal::Done),
+            };
+            if ended {
+                self.begin_closing(now);
             }
         }
         // 3. TLS records, and the end of a closing connection.
         self.flush_tls()?;
         if let Phase::Closing(c) = &mut self.phase {
-            if !c.shut && self.out.is_empty() && !self.tls.as_ref().is_some_and(|t| t.wants_write())
-            {
+            if !c.shut && self.out.is_empty() && !self.tls.as_ref().is_some_and(|t| t.wants_write()) {
                 if let Some(tls) = self.tls.as_deref_mut() {
                     tls.send_close_notify();
-                    let mut stream = Stream {
-                        socket: &mut self.socket,
-                        tls: Some(tls),
-                        eof: &mut self.eof,
-                    };
+                    let mut stream = Stream { socket: &mut self.socket, tls: Some(tls), eof: &mut self.eof };
                     let _ = stream.flush();
                 }
                 let _ = self.socket.shutdown(std::net::Shutdown::Write);
@@ -571,22 +566,25 @@ impl Conn {
                     // The app is still working on it (a slow hash): wait.
                     self.deadline = now + limits.header_timeout;
                     Ok(())
-                } else if h.inbuf.is_empty() && (h.served || handshaking) {
-                    // Idle keep-alive, or a TLS handshake that never finished.
-                    Err(Fatal::Done)
-                } else if handshaking {
+                } else if h.inbuf.is_empty() || handshaking {
+                    // Idle keep-alive, a connection that never sent a byte of
+                    // a request (browsers preconnect), or a TLS handshake that
+                    // never finished: close without a word.
                     Err(Fatal::Done)
                 } else {
                     // Slowloris: a request head that did not arrive in time.
-                    let resp =
-                        Response::error(408, "timeout", "the request took too long to arrive");
+                    let resp = Response::error(408, "timeout", "the request took too long to arrive");
                     self.queue_error_and_close(&resp, now);
                     Ok(())
                 }
             }
             Phase::WebSocket(ws) => {
                 if ws.closing_since.is_some() {
-                    return Err(Fatal::Done);
+                    // No close reply in time: linger a little (shut our side,
+                    // drain theirs) so a late reader still gets what was sent
+                    // instead of a reset.
+                    self.begin_closing(now);
+                    return Ok(());
                 }
                 if ws.ping_sent || now.duration_since(ws.last_heard) >= limits.ws_silence_limit {
                     log::info!("closing silent WebSocket {}", self.peer);
@@ -594,8 +592,10 @@ impl Conn {
                     return Ok(());
                 }
                 ws.ping_sent = true;
-                ws.queue
-                    .push_back(Message::Ping(tungstenite::Bytes::from_static(b"hearth")));
+                let ping = Message::Ping(tungstenite::Bytes::from_static(b"hearth"));
+                // Counted like any queued message: `flush` subtracts it.
+                ws.queued_bytes += ping.len();
+                ws.queue.push_back(ping);
                 self.dirty = true;
                 self.deadline = ws.last_heard + limits.ws_silence_limit;
                 Ok(())
@@ -619,4 +619,105 @@ pub fn ws_config(limits: &NetLimits) -> WebSocketConfig {
 /// The accept key of a WebSocket handshake (RFC 6455 §4.2.2).
 pub fn accept_key(client_key: &str) -> String {
     tungstenite::handshake::derive_accept_key(client_key.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream as StdTcpStream};
+    use std::time::Duration;
+
+    /// A server `Conn` already upgraded to WebSocket over plain loopback TCP
+    /// with a small send buffer, and the raw peer socket.
+    fn ws_pair(limits: &NetLimits) -> (Conn, StdTcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = StdTcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        peer.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let (socket, addr) = listener.accept().unwrap();
+        socket.set_nonblocking(true).unwrap();
+        socket2::SockRef::from(&socket).set_send_buffer_size(4096).unwrap();
+        let now = Instant::now();
+        let mut conn = Conn::new(1, TcpStream::from_std(socket), None, addr, now, limits);
+        conn.upgrade(&accept_key("dGhlIHNhbXBsZSBub25jZQ=="), now, limits);
+        (conn, peer)
+    }
+
+    fn queue_len(conn: &Conn) -> usize {
+        match &conn.phase {
+            Phase::WebSocket(ws) => ws.queue.len(),
+            _ => panic!("not a WebSocket"),
+        }
+    }
+
+    /// Splits complete server frames (unmasked, under 126 bytes) off `buf`.
+    fn frames(buf: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while buf.len() >= 2 && buf.len() >= 2 + (buf[1] & 0x7f) as usize {
+            let len = (buf[1] & 0x7f) as usize;
+            assert!(len < 126, "unexpected long frame");
+            out.push((buf[0] & 0x0f, buf[2..2 + len].to_vec()));
+            buf.drain(..2 + len);
+        }
+        out
+    }
+
+    #[test]
+    fn close_frame_is_sent_even_when_the_write_buffer_is_full() {
+        let limits = NetLimits { ws_max_output: usize::MAX / 2, ..NetLimits::default() };
+        let (mut conn, mut peer) = ws_pair(&limits);
+        let now = Instant::now();
+        // 22-byte texts are 24-byte frames: a write buffer too full for one
+        // more has under 24 bytes free, and the close frame below is 24 bytes.
+        let text = "0123456789abcdefghijkl";
+        let mut full = false;
+        for _ in 0..100_000 {
+            conn.queue_ws(Message::text(text), now, &limits);
+            conn.flush(now).unwrap();
+            // tungstenite handed the message back: its buffer is full.
+            if queue_len(&conn) == 1 {
+                full = true;
+                break;
+            }
+        }
+        assert!(full, "the peer's socket never filled up");
+        conn.close_ws(CloseCode::Away, "server shutting down", now);
+
+        // The peer reads everything: the texts, then the close frame.
+        let (mut buf, mut texts, mut head) = (Vec::new(), 0, true);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let close = loop {
+            assert!(Instant::now() < deadline, "no close frame after {texts} texts");
+            let _ = conn.flush(now);
+            match peer.read(&mut chunk) {
+                Ok(0) => panic!("connection ended without a close frame"),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("peer read failed: {e}"),
+            }
+            if head {
+                // The 101 answer comes first.
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                buf.drain(..end + 4);
+                head = false;
+            }
+            let mut close = None;
+            for (op, payload) in frames(&mut buf) {
+                match op {
+                    0x1 => texts += 1,
+                    0x8 => close = Some(payload),
+                    other => panic!("unexpected opcode {other}"),
+                }
+            }
+            if let Some(payload) = close {
+                break payload;
+            }
+        };
+        assert!(texts > 1000, "only {texts} texts before the close");
+        assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1001);
+        assert_eq!(&close[2..], b"server shutting down");
+    }
 }

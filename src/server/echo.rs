@@ -15,13 +15,7 @@ pub struct EchoApp {
 }
 
 impl App for EchoApp {
-    fn http(
-        &mut self,
-        _ctx: &mut Ctx,
-        _conn: ConnId,
-        _peer: SocketAddr,
-        req: Request,
-    ) -> Option<Response> {
+    fn http(&mut self, _ctx: &mut Ctx, _conn: ConnId, _peer: SocketAddr, req: Request) -> Option<Response> {
         // `POST /echo` answers its body, so tests can exercise request bodies.
         if req.method == "POST" && req.path == "/echo" {
             return Some(Response::new(200, "application/octet-stream", req.body));

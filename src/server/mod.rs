@@ -55,13 +55,7 @@ pub trait App {
     fn start(&mut self, _waker: Arc<Waker>) {}
     /// An HTTP request the built-in routes did not take. `Some` answers now;
     /// `None` means the app answers later with `Ctx::respond` (after a hash, say).
-    fn http(
-        &mut self,
-        ctx: &mut Ctx,
-        conn: ConnId,
-        peer: SocketAddr,
-        req: Request,
-    ) -> Option<Response>;
+    fn http(&mut self, ctx: &mut Ctx, conn: ConnId, peer: SocketAddr, req: Request) -> Option<Response>;
     /// May this request become a WebSocket? `Err` is the refusal to send.
     fn ws_accept(&mut self, ctx: &mut Ctx, conn: ConnId, req: &Request) -> Result<(), Response>;
     /// The WebSocket is open (the 101 is queued).
@@ -177,14 +171,22 @@ impl<A: App> Server<A> {
         config: &Config,
         tls: Option<Arc<rustls::ServerConfig>>,
         site: SiteInfo,
+        app: A,
+    ) -> Result<Server<A>, StartupError> {
+        Server::with_listener(listen(config.listen)?, config, tls, site, app)
+    }
+
+    /// Like `bind`, on a socket from [`listen`] (bound first, so a busy port
+    /// is reported before anything is written to disk).
+    pub fn with_listener(
+        listener: TcpListener,
+        config: &Config,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        site: SiteInfo,
         mut app: A,
     ) -> Result<Server<A>, StartupError> {
-        let listener = listen(config.listen)?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| StartupError::env(e.to_string()))?;
-        let poll = Poll::new()
-            .map_err(|e| StartupError::env(format!("cannot start the event loop: {e}")))?;
+        let local_addr = listener.local_addr().map_err(|e| StartupError::env(e.to_string()))?;
+        let poll = Poll::new().map_err(|e| StartupError::env(format!("cannot start the event loop: {e}")))?;
         let mut listener = listener;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
@@ -208,11 +210,7 @@ impl<A: App> Server<A> {
             waker,
             stop: Arc::new(AtomicBool::new(false)),
             signals: None,
-            ctx: Ctx {
-                now: Instant::now(),
-                tls: tls_on,
-                out: Vec::new(),
-            },
+            ctx: Ctx { now: Instant::now(), tls: tls_on, out: Vec::new() },
             scratch: vec![0; SCRATCH_SIZE],
             inputs: Vec::new(),
             again: Vec::new(),
@@ -230,10 +228,7 @@ impl<A: App> Server<A> {
     }
 
     pub fn handle(&self) -> Handle {
-        Handle {
-            waker: self.waker.clone(),
-            stop: self.stop.clone(),
-        }
+        Handle { waker: self.waker.clone(), stop: self.stop.clone() }
     }
 
     pub fn app(&self) -> &A {
@@ -245,14 +240,11 @@ impl<A: App> Server<A> {
         let (read, write) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| StartupError::env(format!("cannot set up signal handling: {e}")))?;
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let w = write
-                .try_clone()
-                .map_err(|e| StartupError::env(e.to_string()))?;
+            let w = write.try_clone().map_err(|e| StartupError::env(e.to_string()))?;
             signal_hook::low_level::pipe::register(sig, w)
                 .map_err(|e| StartupError::env(format!("cannot set up signal handling: {e}")))?;
         }
-        read.set_nonblocking(true)
-            .map_err(|e| StartupError::env(e.to_string()))?;
+        read.set_nonblocking(true).map_err(|e| StartupError::env(e.to_string()))?;
         let mut read = UnixStream::from_std(read);
         self.poll
             .registry()
@@ -316,17 +308,12 @@ impl<A: App> Server<A> {
         if !self.again.is_empty() || !self.ctx.out.is_empty() {
             return Some(Duration::ZERO);
         }
-        [
-            self.next_sweep,
-            self.app.next_timer(),
-            self.accept_paused_until,
-            self.shutdown_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        // Round up so a timer is never woken for a millisecond early.
-        .map(|t| t.saturating_duration_since(now) + Duration::from_millis(1))
+        [self.next_sweep, self.app.next_timer(), self.accept_paused_until, self.shutdown_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            // Round up so a timer is never woken for a millisecond early.
+            .map(|t| t.saturating_duration_since(now) + Duration::from_millis(1))
     }
 
     fn accept_all(&mut self, now: Instant) {
@@ -338,10 +325,7 @@ impl<A: App> Server<A> {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) =>
+                    if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) =>
                 {
                     continue
                 }
@@ -354,16 +338,12 @@ impl<A: App> Server<A> {
                 }
             };
             if self.conns.len() >= self.limits.max_connections {
-                log::warn!(
-                    "connection limit ({}) reached: refusing {peer}",
-                    self.limits.max_connections
-                );
+                log::warn!("connection limit ({}) reached: refusing {peer}", self.limits.max_connections);
                 drop(socket);
                 continue;
             }
             let _ = socket.set_nodelay(true);
-            let _ = socket2::SockRef::from(&socket)
-                .set_send_buffer_size(self.limits.socket_send_buffer);
+            let _ = socket2::SockRef::from(&socket).set_send_buffer_size(self.limits.socket_send_buffer);
             let tls = match &self.tls {
                 Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
                     Ok(mut c) => {
@@ -392,10 +372,7 @@ impl<A: App> Server<A> {
             }
             let conn = entry.insert(Conn::new(id, socket, tls, peer, now, &self.limits));
             log::debug!("connection {id:x} from {peer}");
-            self.next_sweep = Some(
-                self.next_sweep
-                    .map_or(conn.deadline, |t| t.min(conn.deadline)),
-            );
+            self.next_sweep = Some(self.next_sweep.map_or(conn.deadline, |t| t.min(conn.deadline)));
         }
     }
 
@@ -406,8 +383,8 @@ impl<A: App> Server<A> {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         }; // sporadic event
-        // A readiness event: write what is new, and what an earlier flush
-        // left behind when the socket was full (`flush` clears `dirty`).
+           // A readiness event: write what is new, and what an earlier flush
+           // left behind when the socket was full (`flush` clears `dirty`).
         if flush_first && (conn.dirty || conn.output_pending()) {
             if let Err(f) = conn.flush(now) {
                 self.fail(slot, f);
@@ -430,8 +407,7 @@ impl<A: App> Server<A> {
                 return;
             }
             // An HTTP request answered at once lets the next pipelined one in.
-            let waiting =
-                matches!(&self.conns[slot].phase, conn::Phase::Http(h) if h.awaiting.is_some());
+            let waiting = matches!(&self.conns[slot].phase, conn::Phase::Http(h) if h.awaiting.is_some());
             if !(http && progressed && !waiting) {
                 break;
             }
@@ -448,11 +424,7 @@ impl<A: App> Server<A> {
         match input {
             Input::Request(req) => self.on_request(slot, req),
             Input::BadRequest(e) => {
-                log::debug!(
-                    "bad request from {}: {}",
-                    self.conns[slot].peer,
-                    e.message()
-                );
+                log::debug!("bad request from {}: {}", self.conns[slot].peer, e.message());
                 let resp = Response::error(e.status(), e.code(), &e.message());
                 self.conns[slot].queue_error_and_close(&resp, now);
             }
@@ -502,9 +474,7 @@ impl<A: App> Server<A> {
         let refuse = |conn: &mut Conn, resp: Response, limits: &NetLimits| {
             conn.queue_response(&resp, now, limits, shutting);
         };
-        if !req.header_has_token("upgrade", "websocket")
-            || !req.header_has_token("connection", "upgrade")
-        {
+        if !req.header_has_token("upgrade", "websocket") || !req.header_has_token("connection", "upgrade") {
             let resp = Response::error(426, "upgrade_required", "this route speaks WebSocket only")
                 .with_header("Upgrade", "websocket");
             return refuse(&mut self.conns[slot], resp, &self.limits);
@@ -515,8 +485,7 @@ impl<A: App> Server<A> {
             return refuse(&mut self.conns[slot], resp, &self.limits);
         }
         let Some(key) = req.header("sec-websocket-key").filter(|k| k.len() == 24) else {
-            let resp =
-                Response::error(400, "bad_request", "missing or malformed Sec-WebSocket-Key");
+            let resp = Response::error(400, "bad_request", "missing or malformed Sec-WebSocket-Key");
             return refuse(&mut self.conns[slot], resp, &self.limits);
         };
         if shutting {
@@ -604,6 +573,7 @@ impl<A: App> Server<A> {
     /// Drops the connections that ended, telling the app about WebSockets.
     fn reap(&mut self) {
         for (slot, id) in std::mem::take(&mut self.to_close) {
+            // (`Option::is_none_or` needs Rust 1.82; the MSRV is 1.80.)
             if self.conns.get(slot).is_none_or(|c| c.id != id) {
                 continue;
             }
@@ -627,12 +597,8 @@ impl<A: App> Server<A> {
             return;
         }
         let mut next: Option<Instant> = None;
-        let slots: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.deadline <= now)
-            .map(|(s, _)| s)
-            .collect();
+        let slots: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| c.deadline <= now).map(|(s, _)| s).collect();
         for slot in slots {
             if let Err(f) = self.conns[slot].on_deadline(now, &self.limits) {
                 self.fail(slot, f);
@@ -659,9 +625,7 @@ impl<A: App> Server<A> {
         for slot in slots {
             let conn = &mut self.conns[slot];
             match &conn.phase {
-                conn::Phase::WebSocket(_) => {
-                    conn.close_ws(CloseCode::Away, "server shutting down", now)
-                }
+                conn::Phase::WebSocket(_) => conn.close_ws(CloseCode::Away, "server shutting down", now),
                 conn::Phase::Http(h) if h.awaiting.is_some() => {} // answered with Connection: close
                 _ => conn.begin_closing(now),
             }
@@ -679,7 +643,7 @@ impl<A: App> Server<A> {
 
 /// Binds with a large backlog; a busy port or a foreign address is a
 /// sentence the user can act on.
-fn listen(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     let fail = |e: io::Error| {
         let port = addr.port();
         StartupError::env(match e.kind() {
@@ -695,12 +659,8 @@ fn listen(addr: SocketAddr) -> Result<TcpListener, StartupError> {
             _ => format!("cannot listen on {addr}: {}", crate::certs::plain_io(&e)),
         })
     };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .map_err(fail)?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)
+        .map_err(fail)?;
     socket.set_reuse_address(true).map_err(fail)?;
     socket.bind(&addr.into()).map_err(fail)?;
     socket.listen(BACKLOG).map_err(fail)?;

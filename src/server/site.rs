@@ -18,36 +18,22 @@ pub fn respond(site: &SiteInfo, req: &Request) -> Response {
     };
     match req.path.as_str() {
         "/ca.pem" => Response::new(200, "application/x-pem-file", pem.clone().into_bytes())
-            .with_header(
-                "Content-Disposition",
-                "attachment; filename=\"hearth-ca.pem\"",
-            )
+            .with_header("Content-Disposition", "attachment; filename=\"hearth-ca.pem\"")
             .with_header("Cache-Control", "no-cache"),
         "/ca.crt" => match CertificateDer::from_pem_slice(pem.as_bytes()) {
             Ok(der) => Response::new(200, "application/x-x509-ca-cert", der.as_ref().to_vec())
-                .with_header(
-                    "Content-Disposition",
-                    "attachment; filename=\"hearth-ca.crt\"",
-                )
+                .with_header("Content-Disposition", "attachment; filename=\"hearth-ca.crt\"")
                 .with_header("Cache-Control", "no-cache"),
             Err(_) => Response::error(500, "internal", "the CA certificate cannot be read"),
         },
-        _ => Response::new(
-            200,
-            "text/html; charset=utf-8",
-            trust_page(site).into_bytes(),
-        )
-        .with_header("Cache-Control", "no-cache"),
+        _ => Response::new(200, "text/html; charset=utf-8", trust_page(site).into_bytes())
+            .with_header("Cache-Control", "no-cache"),
     }
 }
 
 fn trust_page(site: &SiteInfo) -> String {
     let fp = site.ca_fingerprint.as_deref().unwrap_or("");
-    let urls: String = site
-        .urls
-        .iter()
-        .map(|u| format!("<li><code>{}</code></li>", escape(u)))
-        .collect();
+    let urls: String = site.urls.iter().map(|u| format!("<li><code>{}</code></li>", escape(u))).collect();
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -106,8 +92,5 @@ fingerprint is the one the server printed when it started:</p>
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
