@@ -9,7 +9,7 @@
 # Environment (all optional):
 #   ECHO_BIN             echo server binary           (target/release/examples/echo)
 #   AUTOBAHN_TLS         1: wss:// through our TLS     (1); 0: ws:// with --no-tls
-#   AUTOBAHN_WS_PATH     request path of the WebSocket (/)
+#   AUTOBAHN_WS_PATH     request path of the WebSocket (/ws, as in hearth)
 #   AUTOBAHN_HOME        install dir                   ($HOME/.cache/hearth-autobahn)
 #   AUTOBAHN_SPEC        spec template                 (.ci/autobahn/fuzzingclient.json)
 #   AUTOBAHN_PYTHON      CPython 2.7 interpreter       ($PYENV_ROOT/versions/2.7.18/bin/python2.7)
@@ -26,7 +26,7 @@ log() { echo "autobahn: $*"; }
 
 ECHO_BIN=${ECHO_BIN:-target/release/examples/echo}
 AUTOBAHN_TLS=${AUTOBAHN_TLS:-1}
-AUTOBAHN_WS_PATH=${AUTOBAHN_WS_PATH:-/}
+AUTOBAHN_WS_PATH=${AUTOBAHN_WS_PATH:-/ws}
 AUTOBAHN_HOME=${AUTOBAHN_HOME:-${HOME:-/root}/.cache/hearth-autobahn}
 PY2=${AUTOBAHN_PYTHON:-${PYENV_ROOT:-${HOME:-/root}/.pyenv}/versions/2.7.18/bin/python2.7}
 REPORT=${AUTOBAHN_REPORT_DIR:-target/autobahn-report}
@@ -188,4 +188,5 @@ json.dump({"url": url, "transport": scheme, "echo_bin": echo_bin,
            "run_seconds": int(secs), "versions": versions.strip()}, open(out, "w"), indent=2)
 EOF
 
-exec "$PY3" .ci/autobahn-check.py "$REPORT/index.json" "$@"
+# Not exec: the EXIT trap must still clean up $WORK. The checker's status is ours.
+"$PY3" .ci/autobahn-check.py "$REPORT/index.json" "$@"

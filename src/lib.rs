@@ -101,9 +101,25 @@ pub fn banner<A: App>(server: &Server<A>, config: &Config, site: &SiteInfo, data
     s
 }
 
+/// Each connection is a file descriptor: raise the soft limit (often 1024)
+/// towards the hard one so `--max-connections` can be reached, and say so
+/// when it cannot.
+pub fn raise_file_limit(max_connections: usize) {
+    let want = max_connections as u64 + 64;
+    match rlimit::increase_nofile_limit(want) {
+        Ok(got) if got < want => log::warn!(
+            "the open-file limit is {got}: at most about {} connections (raise it with LimitNOFILE= or ulimit -n)",
+            got.saturating_sub(64)
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot read the open-file limit: {e}"),
+    }
+}
+
 /// Starts the chat server and runs it until SIGINT or SIGTERM.
 pub fn run(config: Config) -> Result<(), StartupError> {
     logger::init(config.log_level);
+    raise_file_limit(config.net.max_connections);
     // The port first: a busy port is reported before anything is written.
     let listener = server::listen(config.listen)?;
     ensure_writable_dir(&config.data_dir, "--data")?;

@@ -16,12 +16,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
-use rustls::ServerConnection;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::Message;
 
 use super::stream::{would_block, Stream};
+use super::tls::TlsSession;
 use crate::config::NetLimits;
 use crate::http::{self, Request, Response};
 
@@ -38,8 +38,6 @@ const HTTP_OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// WebSocket messages handled per connection per turn, so one busy peer
 /// cannot starve the others; the rest wait for the next turn.
 const WS_MESSAGES_PER_TURN: usize = 64;
-/// rustls buffers at most this much outgoing TLS before `write` says `WouldBlock`.
-pub const TLS_BUFFER_LIMIT: usize = 32 * 1024;
 /// Write-buffer room kept for the frames sent after a close is queued.
 const CLOSE_FRAME_ROOM: usize = 2 * 128;
 
@@ -93,7 +91,7 @@ pub struct ClosingState {
 pub struct Conn {
     pub id: ConnId,
     pub socket: TcpStream,
-    pub tls: Option<Box<ServerConnection>>,
+    pub tls: Option<Box<TlsSession>>,
     pub peer: SocketAddr,
     pub phase: Phase,
     /// Plaintext HTTP output the transport has not taken yet.
@@ -120,7 +118,7 @@ impl Conn {
     pub fn new(
         id: ConnId,
         socket: TcpStream,
-        tls: Option<Box<ServerConnection>>,
+        tls: Option<Box<TlsSession>>,
         peer: SocketAddr,
         now: Instant,
         limits: &NetLimits,

@@ -20,6 +20,7 @@ mod conn;
 pub mod echo;
 mod site;
 mod stream;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 /// The loop's shared read buffer.
 const SCRATCH_SIZE: usize = 16 * 1024;
+/// A turn longer than this is logged: it delays every connection.
+const SLOW_TURN: Duration = Duration::from_millis(100);
 /// Listen backlog: a burst of connections waits here instead of being refused.
 const BACKLOG: i32 = 4096;
 
@@ -288,9 +291,21 @@ impl<A: App> Server<A> {
             }
             self.fire_timers(now);
             self.reap();
+            let t_commit = Instant::now();
             self.finish_turn();
+            let t_flush = Instant::now();
             self.flush_dirty();
             self.reap();
+            let took = now.elapsed();
+            if took > SLOW_TURN {
+                log::warn!(
+                    "slow loop turn: {} ms ({} events; app and commit {} ms, flush {} ms)",
+                    took.as_millis(),
+                    events.iter().count(),
+                    t_flush.duration_since(t_commit).as_millis(),
+                    t_flush.elapsed().as_millis()
+                );
+            }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || Instant::now() >= deadline {
                     break;
@@ -345,11 +360,8 @@ impl<A: App> Server<A> {
             let _ = socket.set_nodelay(true);
             let _ = socket2::SockRef::from(&socket).set_send_buffer_size(self.limits.socket_send_buffer);
             let tls = match &self.tls {
-                Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
-                    Ok(mut c) => {
-                        c.set_buffer_limit(Some(conn::TLS_BUFFER_LIMIT));
-                        Some(Box::new(c))
-                    }
+                Some(cfg) => match tls::TlsSession::new(cfg.clone()) {
+                    Ok(session) => Some(Box::new(session)),
                     Err(e) => {
                         log::error!("TLS session set-up failed: {e}");
                         continue;

@@ -4,85 +4,40 @@
 //!
 //! Contracts (see style.md §2):
 //! 1. `read` returns plaintext, `Ok(0)` at end of stream, `WouldBlock` when
-//!    neither rustls nor the socket has more now.
+//!    neither the TLS session nor the socket has more now.
 //! 2. `write` never returns `Ok(0)` for a non-empty buffer: a full TLS buffer
 //!    whose bytes the socket cannot take is `WouldBlock` (tungstenite reads
 //!    `Ok(0)` as a dead peer).
-//! 3. `flush` pushes rustls's pending records to the socket until it is empty
+//! 3. `flush` pushes pending TLS records to the socket until none is left
 //!    or the socket would block.
 
 use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
-use rustls::ServerConnection;
+
+use super::tls::TlsSession;
 
 pub struct Stream<'a> {
     pub socket: &'a mut TcpStream,
-    pub tls: Option<&'a mut ServerConnection>,
+    pub tls: Option<&'a mut TlsSession>,
     /// Set when the peer's end of stream was seen.
     pub eof: &'a mut bool,
 }
 
-impl Stream<'_> {
-    /// Writes rustls's pending records to the socket.
-    fn flush_tls(&mut self) -> io::Result<()> {
-        let Some(tls) = self.tls.as_deref_mut() else {
-            return Ok(());
-        };
-        while tls.wants_write() {
-            match tls.write_tls(self.socket) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
 impl Read for Stream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(tls) = self.tls.as_deref_mut() else {
-            loop {
-                return match self.socket.read(buf) {
-                    Ok(0) => {
-                        *self.eof = true;
-                        Ok(0)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => other,
-                };
-            }
-        };
+        if let Some(tls) = self.tls.as_deref_mut() {
+            return tls.read(self.socket, buf, self.eof);
+        }
         loop {
-            match tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            if *self.eof {
-                return Ok(0);
-            }
-            // No plaintext buffered: pull more records from the socket.
-            match tls.read_tls(self.socket) {
+            return match self.socket.read(buf) {
                 Ok(0) => {
                     *self.eof = true;
-                    // A last process_new_packets lets rustls notice a
-                    // missing close_notify; the next reader() call says so.
-                    tls.process_new_packets().map_err(io::Error::other)?;
+                    Ok(0)
                 }
-                Ok(_) => {
-                    let state = tls.process_new_packets();
-                    if let Err(e) = state {
-                        // Send the alert rustls queued before giving up.
-                        let _ = tls.write_tls(self.socket);
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other,
+            };
         }
     }
 }
@@ -92,29 +47,23 @@ impl Write for Stream<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.tls.is_none() {
-            loop {
-                return match self.socket.write(buf) {
-                    Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => other,
-                };
-            }
+        if let Some(tls) = self.tls.as_deref_mut() {
+            return tls.write(self.socket, buf);
         }
-        for _ in 0..2 {
-            // unwrap: checked is_some above.
-            let n = self.tls.as_deref_mut().unwrap().writer().write(buf)?;
-            if n > 0 {
-                return Ok(n);
-            }
-            // rustls's buffer is at its limit: move records to the socket.
-            self.flush_tls()?;
+        loop {
+            return match self.socket.write(buf) {
+                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other,
+            };
         }
-        Err(io::ErrorKind::WouldBlock.into())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.flush_tls()
+        match self.tls.as_deref_mut() {
+            Some(tls) => tls.flush(self.socket),
+            None => Ok(()),
+        }
     }
 }
 
