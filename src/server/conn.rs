@@ -607,7 +607,7 @@ impl Conn {
 /// read buffer, our message cap, and a bounded write buffer.
 pub fn ws_config(limits: &NetLimits) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(2048)
+        .read_buffer_size(256)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(16 * 1024 + limits.ws_max_message + 4096)
         .max_message_size(Some(limits.ws_max_message))
