@@ -105,3 +105,27 @@ fn data_epoch_and_sessions_survive_a_restart() {
     assert_eq!(server.call("GET", "/api/me", Some(&ann), None).status, 200, "sessions are stored");
     assert_eq!(server.ws(&ann).expect("hello")["epoch"], epoch);
 }
+
+#[test]
+fn a_resend_after_a_server_restart_is_still_recognised_by_its_nonce() {
+    let dir = TempDir::new("nonce-restart");
+    let (data, certs) = (dir.join("data"), dir.join("certs"));
+    let mut server = BinServer::start(&data, &certs, 0, &[]);
+    let ann = server.signup("ann");
+    server.create_room(&ann, "general", "public");
+    let mut ws = server.ws(&ann);
+    ws.expect("hello");
+    ws.send(json!({"type": "send", "room": "general", "text": "once", "nonce": "restart-1"}));
+    let first = ws.expect("message");
+    server.kill_hard();
+    drop(ws);
+    let port = server.addr.port();
+    drop(server);
+    let server = BinServer::start(&data, &certs, port, &[]);
+    let mut ws = server.ws(&ann);
+    ws.expect("hello");
+    ws.send(json!({"type": "send", "room": "general", "text": "once", "nonce": "restart-1"}));
+    assert_eq!(ws.expect("message")["id"], first["id"], "the original, not a copy");
+    let history = server.call("GET", "/api/rooms/general/messages", Some(&ann), None).json();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+}

@@ -97,6 +97,7 @@ impl ChatApp {
         let hub = Hub::load(&store, limits, now_ms())?;
         let epoch = store.read(store::epoch)?;
         let data_version = store.read(store::data_version)?;
+        let nonces = restore_nonces(&store)?;
         log::info!(
             "loaded {} users, {} rooms, {} sessions; newest message id {}",
             hub.users.len(),
@@ -111,7 +112,7 @@ impl ChatApp {
             epoch,
             jobs: HashMap::new(),
             next_job: 1,
-            nonces: NonceCache::default(),
+            nonces,
             login_by_name: Throttle::new(FREE_FAILURES_PER_ACCOUNT),
             login_by_ip: Throttle::new(FREE_FAILURES_PER_ADDRESS),
             turn: TurnLog::default(),
@@ -236,6 +237,21 @@ impl ChatApp {
         self.login_by_ip.prune(now);
         self.next_maintenance = now + MAINTENANCE_EVERY;
     }
+}
+
+/// The nonce cache as it was: nonces of the last 10 minutes, from the
+/// messages table, each remembered for the rest of its 10 minutes.
+fn restore_nonces(store: &Store) -> Result<NonceCache, store::StoreError> {
+    let now = Instant::now();
+    let now_ms = now_ms();
+    let ttl_ms = limits::NONCE_TTL.as_millis() as i64;
+    let mut cache = NonceCache::default();
+    for (user, nonce, id, ts) in store.read(|c| store::recent_nonces(c, now_ms - ttl_ms))? {
+        let age = Duration::from_millis(now_ms.saturating_sub(ts).max(0) as u64);
+        let inserted = now.checked_sub(age).unwrap_or(now);
+        cache.insert(user, &nonce, id, inserted);
+    }
+    Ok(cache)
 }
 
 /// Whether the request carries an `Origin` other than this server's own.

@@ -31,7 +31,9 @@ pub fn find(path: &str) -> Option<&'static Asset> {
 /// Answers a GET or HEAD for an asset: 304 when the `ETag` matches, else the
 /// gzip body when accepted (and smaller), else the raw body.
 pub fn respond(asset: &'static Asset, req: &Request) -> Response {
-    let cache = if asset.path.ends_with(".html") { "no-cache" } else { "public, max-age=300" };
+    // Always revalidate (a cheap 304): after an upgrade a browser must never
+    // mix the new page with old modules.
+    let cache = "no-cache";
     if req.header("if-none-match").is_some_and(|v| etag_matches(v, asset.etag)) {
         return Response::empty(304)
             .with_header("ETag", asset.etag)

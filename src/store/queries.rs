@@ -371,3 +371,14 @@ pub fn room_last_ids(c: &Connection) -> rusqlite::Result<Vec<(Id, Id)>> {
 pub fn count_messages(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
 }
+
+/// (user, nonce, message id, ts) of messages sent with a nonce since `since_ms`:
+/// the nonce cache is rebuilt from these at start, so a resend after a
+/// server restart is still recognised.
+pub fn recent_nonces(c: &Connection, since_ms: i64) -> rusqlite::Result<Vec<(Id, String, Id, i64)>> {
+    let mut st = c.prepare(
+        "SELECT user_id, nonce, id, ts FROM messages WHERE nonce IS NOT NULL AND ts >= ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}
