@@ -8,6 +8,8 @@
 //! hearth-bench storm   [--conns 2000] [--parallel 50]
 //! hearth-bench logins  (fan-out at 500 msg/s, without then with 10 logins/s)
 //! hearth-bench history [--messages 1000000] [--parallel 4] [--duration 10]
+//! hearth-bench smoke   --addr 127.0.0.1:PORT --ca certs/ca.pem   (a running server: health,
+//!                      sign-up, a room, a message over WebSocket; prints SMOKE OK)
 //! common: [--runs 3] [--no-tls] [--server target/release/hearth] [--server-cpu 0|none]
 //! ```
 
@@ -57,6 +59,13 @@ fn main() {
     let transport = if common.tls { "wss" } else { "ws" };
     let result = rt.block_on(async {
         match scenario.as_str() {
+            "smoke" => {
+                let addr = opts.get("addr").ok_or("smoke needs --addr")?.parse().map_err(|e| format!("--addr: {e}"))?;
+                let ca = opts.get("ca").map(PathBuf::from);
+                scenarios::smoke(addr, ca.as_deref()).await?;
+                println!("SMOKE OK");
+                Ok(())
+            }
             "fanout" | "logins" => {
                 let mut o = FanoutOpts {
                     rooms: num("rooms", 10.0) as usize,

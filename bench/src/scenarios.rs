@@ -357,3 +357,53 @@ pub async fn history(
     let p = |q: f64| lat.get((lat.len() as f64 * q) as usize).copied().unwrap_or(0) as f64 / 1000.0;
     Ok((rate, p(0.5), p(0.99)))
 }
+
+// ------------------------------------------------------------------ smoke
+
+/// Against a server someone else started (an ARM build under qemu, say):
+/// `/healthz` over TLS verified by the CA, sign-up, a room, and a message
+/// that comes back over the WebSocket.
+pub async fn smoke(addr: std::net::SocketAddr, ca: Option<&std::path::Path>) -> Result<(), String> {
+    let t = Target::new(addr, ca)?;
+    let step = |what: &str| eprintln!("smoke: {what}");
+    let mut h = Http::connect(&t).await?;
+    let (status, body) = h.request("GET", "/healthz", None, None).await?;
+    if (status, body.as_slice()) != (200, b"ok".as_slice()) {
+        return Err(format!("/healthz answered {status}"));
+    }
+    step("GET /healthz over TLS: 200 ok");
+    let creds = r#"{"username":"smoke","password":"smoke test password"}"#;
+    let (status, body) =
+        timeout(Duration::from_secs(60), h.request("POST", "/api/signup", None, Some(creds)))
+            .await
+            .map_err(|_| "signup timed out")??;
+    if status != 201 {
+        return Err(format!("signup answered {status}: {}", String::from_utf8_lossy(&body)));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let token = v["token"].as_str().ok_or("no token")?.to_string();
+    step("sign-up: 201, the first user is admin");
+    let (status, _) = h.request("POST", "/api/rooms", Some(&token), Some(r#"{"name":"smoke"}"#)).await?;
+    if status != 201 {
+        return Err(format!("create room answered {status}"));
+    }
+    let mut ws = t.ws(&token).await?;
+    let frame = r#"{"type":"send","room":"smoke","text":"hello from the smoke test","nonce":"s1"}"#;
+    ws.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t))))
+                if t.contains("\"type\":\"message\"") && t.contains("smoke test") =>
+            {
+                break
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return Err("the message did not come back over the WebSocket".into()),
+        }
+    }
+    step("WebSocket: message sent, stored and delivered");
+    let _ = ws.close(None).await;
+    Ok(())
+}
