@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launch, newUser, signup, createRoom, joinViaBrowser, send, shownTexts, until, sleep,
+  twoInARoom, teardown,
 } from './lib.mjs';
 
 describe('send failures', { timeout: 180000 }, () => {
@@ -15,22 +16,12 @@ describe('send failures', { timeout: 180000 }, () => {
   let bob;
 
   before(async () => {
-    server = await startServer({ args: ['--rate', '1', '--burst', '2'] });
-    browser = await launch();
-    alice = await newUser(browser, server);
-    bob = await newUser(browser, server);
-    await signup(alice.page, 'alice');
-    await alice.page.keyboard.press('Escape');
-    await signup(bob.page, 'bob');
-    await createRoom(alice.page, 'general');
-    await joinViaBrowser(bob.page, 'general');
+    ({ server, browser, alice, bob } = await twoInARoom('general', { server: { args: ['--rate', '1', '--burst', '2'] } }));
   });
 
   after(async () => {
     if (server?.proc) try { server.proc.kill('SIGCONT'); } catch { /* gone */ }
-    await browser?.close();
-    await server?.stop();
-    server?.cleanup();
+    await teardown({ browser, server });
   });
 
   it('a rate-limited message shows a retry button, and the retry sends it once', async () => {

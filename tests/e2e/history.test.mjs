@@ -4,6 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launch, newUser, signup, createRoom, joinViaBrowser, shownTexts, until,
+  twoInARoom, teardown,
 } from './lib.mjs';
 
 const N = 130;
@@ -15,22 +16,10 @@ describe('history', { timeout: 180000 }, () => {
   let bob;
 
   before(async () => {
-    server = await startServer();
-    browser = await launch();
-    alice = await newUser(browser, server);
-    bob = await newUser(browser, server);
-    await signup(alice.page, 'alice');
-    await alice.page.keyboard.press('Escape');
-    await signup(bob.page, 'bob');
-    await createRoom(alice.page, 'general');
-    await joinViaBrowser(bob.page, 'general');
+    ({ server, browser, alice, bob } = await twoInARoom('general'));
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    server?.cleanup();
-  });
+  after(() => teardown({ browser, server }));
 
   it('loads older messages as you scroll up', async () => {
     // Bob seeds N messages over a WebSocket of his own, paced under the rate limit.

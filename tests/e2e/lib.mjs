@@ -211,3 +211,25 @@ export function pageFetch(page, method, path, body) {
     return { status: r.status, json };
   }, [method, path, body]);
 }
+
+/** The fixture most suites share: a server, a browser, and alice (the
+ *  administrator) and bob, both in `room`. */
+export async function twoInARoom(room, { server: serverOpts = {}, room: roomOpts = {} } = {}) {
+  const server = await startServer(serverOpts);
+  const browser = await launch();
+  const alice = await newUser(browser, server);
+  const bob = await newUser(browser, server);
+  await signup(alice.page, 'alice');
+  await alice.page.keyboard.press('Escape');
+  await signup(bob.page, 'bob');
+  await createRoom(alice.page, room, roomOpts);
+  await joinViaBrowser(bob.page, room);
+  return { server, browser, alice, bob };
+}
+
+/** Closes what `twoInARoom` opened. */
+export async function teardown({ browser, server }) {
+  await browser?.close();
+  await server?.stop();
+  server?.cleanup();
+}

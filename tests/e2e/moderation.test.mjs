@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launch, newUser, signup, createRoom, joinViaBrowser, send, shownTexts, until, pageFetch,
+  twoInARoom, teardown,
 } from './lib.mjs';
 
 /** True when `method path` is not routed by this server build. */
@@ -28,22 +29,10 @@ describe('moderation and administration', { timeout: 180000 }, () => {
   let bob;
 
   before(async () => {
-    server = await startServer();
-    browser = await launch();
-    alice = await newUser(browser, server);
-    bob = await newUser(browser, server);
-    await signup(alice.page, 'alice');
-    await alice.page.keyboard.press('Escape');
-    await signup(bob.page, 'bob');
-    await createRoom(alice.page, 'club', { topic: 'Members only' });
-    await joinViaBrowser(bob.page, 'club');
+    ({ server, browser, alice, bob } = await twoInARoom('club', { room: { topic: 'Members only' } }));
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    server?.cleanup();
-  });
+  after(() => teardown({ browser, server }));
 
   it('a message deleted by the room owner disappears for everyone', async (t) => {
     if (skipIfMissing(t, await notBuilt(alice.page, 'DELETE', '/api/rooms/club/messages/999999999'), 'DELETE /api/rooms/{name}/messages/{id}')) return;

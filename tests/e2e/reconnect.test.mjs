@@ -5,6 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launch, newUser, reopen, signup, createRoom, joinViaBrowser, openRoom, send, shownTexts, until, pageFetch, sleep,
+  twoInARoom, teardown,
 } from './lib.mjs';
 
 describe('reconnect', { timeout: 180000 }, () => {
@@ -14,22 +15,10 @@ describe('reconnect', { timeout: 180000 }, () => {
   let bob;
 
   before(async () => {
-    server = await startServer();
-    browser = await launch();
-    alice = await newUser(browser, server);
-    bob = await newUser(browser, server);
-    await signup(alice.page, 'alice');
-    await alice.page.keyboard.press('Escape');
-    await signup(bob.page, 'bob');
-    await createRoom(alice.page, 'general');
-    await joinViaBrowser(bob.page, 'general');
+    ({ server, browser, alice, bob } = await twoInARoom('general'));
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    server?.cleanup();
-  });
+  after(() => teardown({ browser, server }));
 
   const pending = (u) => u.page.locator('#pending-list .msg').count();
 
