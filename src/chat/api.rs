@@ -474,6 +474,8 @@ fn history(app: &ChatApp, user: UserId, name: &str, req: &Request) -> Reply {
         Ok(Some(_)) => return error(400, "bad_request", "'limit' is 1 to 500"),
         Err(r) => return Some(r),
     };
+    // Only what is durable: a message still being synced is not history yet.
+    let before = Some(before.unwrap_or(i64::MAX).min(app.durable_id + 1));
     match app.store.read(|c| store::messages_page(c, room.id, before, after, limit)) {
         Ok(rows) => {
             let list: Vec<Value> = rows.iter().map(|m| app.hub.message_json(m)).collect();

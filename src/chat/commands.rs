@@ -47,7 +47,7 @@ pub fn open(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId) {
         .collect();
     let hello = json!({
         "type": "hello", "user": user.json(), "rooms": rooms,
-        "last_id": app.hub.last_id, "epoch": app.epoch,
+        "last_id": app.durable_id, "epoch": app.epoch,
     });
     ctx.send_text(conn, hub::frame(&hello));
     if first {
@@ -220,7 +220,8 @@ fn send(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
     if let Some(nonce) = nonce {
         if let Some(id) = app.nonces.get(user, nonce, ctx.now) {
             if let Ok(Some(row)) = app.store.read(|c| store::message_by_id(c, id)) {
-                ctx.send_text(conn, hub::frame(&app.hub.message_json(&row)));
+                let frame = tungstenite::Message::Text(hub::frame(&app.hub.message_json(&row)));
+                app.send_when_durable(ctx, id, Out::Send(conn, frame));
                 return Ok(());
             }
         }
@@ -270,10 +271,13 @@ fn sync(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
         Some(v) => v.as_i64().filter(|n| *n >= 0).ok_or_else(|| bad("\"since\" must be a message id"))?,
         None => 0,
     };
-    let rows = app.store.read(|c| store::messages_since(c, user, since, SYNC_BATCH + 1)).map_err(|e| {
-        log::error!("sync not read: {e}");
-        unavailable()
-    })?;
+    let rows = app
+        .store
+        .read(|c| store::messages_since(c, user, since, app.durable_id, SYNC_BATCH + 1))
+        .map_err(|e| {
+            log::error!("sync not read: {e}");
+            unavailable()
+        })?;
     let mut more = rows.len() > SYNC_BATCH as usize;
     let mut last = since;
     let mut bytes = 0;
@@ -289,7 +293,7 @@ fn sync(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
     }
     // Nothing missed: the cursor moves to the newest id on the server.
     if !more {
-        last = last.max(app.hub.last_id);
+        last = last.max(app.durable_id);
     }
     ctx.send_text(conn, hub::frame(&json!({"type": "synced", "last_id": last, "more": more})));
     Ok(())

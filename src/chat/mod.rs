@@ -15,7 +15,7 @@ pub mod limits;
 mod moderation;
 pub mod permissions;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use crate::clock::now_ms;
 use crate::config::ChatLimits;
 use crate::http::{Request, Response};
 use crate::server::{App, ConnId, Ctx, Out};
-use crate::store::{self, Store};
+use crate::store::{self, Store, Syncer};
 use hub::{ConnInfo, Hub, TokenHash, UserId};
 use limits::{NonceCache, Throttle};
 
@@ -61,9 +61,28 @@ struct TurnLog {
     nonces: Vec<(UserId, String)>,
 }
 
+/// Answers of one committed turn, held until the syncer says it is durable.
+struct Held {
+    /// Commit number.
+    seq: u64,
+    outs: Vec<Out>,
+    /// Sent instead if the sync fails.
+    fallbacks: Vec<Out>,
+    /// The newest message id in that commit.
+    last_id: i64,
+}
+
 pub struct ChatApp {
     store: Store,
     hub: Hub,
+    /// Syncs the WAL off the loop thread (`None` until `start`: commits then sync themselves).
+    syncer: Option<Syncer>,
+    /// Commits made so far.
+    commits: u64,
+    /// Committed but not yet durable, oldest first.
+    held: VecDeque<Held>,
+    /// Every message up to this id is durable: replays and history stop here.
+    durable_id: i64,
     hasher: Option<Hasher>,
     epoch: String,
     jobs: HashMap<u64, PendingAuth>,
@@ -105,9 +124,14 @@ impl ChatApp {
             hub.sessions.len(),
             hub.last_id
         );
+        let durable_id = hub.last_id;
         Ok(ChatApp {
             store,
             hub,
+            syncer: None,
+            commits: 0,
+            held: VecDeque::new(),
+            durable_id,
             hasher: None,
             epoch,
             jobs: HashMap::new(),
@@ -225,6 +249,106 @@ impl ChatApp {
         }
     }
 
+    /// After a commit: the answers that report it wait for the syncer; the
+    /// others go now. Without a syncer the commit was already durable.
+    fn hold_until_durable(&mut self, ctx: &mut Ctx, turn: TurnLog) {
+        let Some(syncer) = &self.syncer else {
+            self.durable_id = self.hub.last_id;
+            return;
+        };
+        let mut marked = vec![false; ctx.out.len()];
+        for r in &turn.durable {
+            for i in r.clone() {
+                if let Some(m) = marked.get_mut(i) {
+                    *m = true;
+                }
+            }
+        }
+        let mut outs = Vec::new();
+        let mut now = Vec::with_capacity(ctx.out.len());
+        for (out, held) in std::mem::take(&mut ctx.out).into_iter().zip(marked) {
+            if held {
+                outs.push(out);
+            } else {
+                now.push(out);
+            }
+        }
+        ctx.out = now;
+        self.commits += 1;
+        syncer.request(self.commits);
+        self.held.push_back(Held {
+            seq: self.commits,
+            outs,
+            fallbacks: turn.fallbacks,
+            last_id: self.hub.last_id,
+        });
+    }
+
+    /// The syncer finished: release what became durable (or, if the sync
+    /// failed, tell those who asked that it may not be stored).
+    fn release(&mut self, ctx: &mut Ctx, done: store::SyncDone) {
+        while self.held.front().is_some_and(|h| h.seq <= done.upto) {
+            let Some(h) = self.held.pop_front() else { break };
+            match &done.result {
+                Ok(()) => {
+                    ctx.out.extend(h.outs);
+                    self.durable_id = self.durable_id.max(h.last_id);
+                }
+                Err(e) => {
+                    log::error!(
+                        "could not sync the database: {e}; {} answers turned into errors",
+                        h.fallbacks.len()
+                    );
+                    ctx.out.extend(h.fallbacks);
+                }
+            }
+        }
+    }
+
+    /// A commit failed: nothing of the turn is stored. Its answers become
+    /// errors and the hub goes back to what the database holds.
+    fn commit_failed(&mut self, ctx: &mut Ctx, turn: TurnLog, error: &str) {
+        log::error!(
+            "could not save to the database: {error}; {} answers turned into errors",
+            turn.durable.len()
+        );
+        let mut keep = vec![true; ctx.out.len()];
+        for r in &turn.durable {
+            for i in r.clone() {
+                if let Some(k) = keep.get_mut(i) {
+                    *k = false;
+                }
+            }
+        }
+        let mut i = 0;
+        ctx.out.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        ctx.out.extend(turn.fallbacks);
+        for (user, nonce) in &turn.nonces {
+            self.nonces.forget(*user, nonce);
+        }
+        if let Err(e) = self.hub.reload(&self.store, now_ms()) {
+            log::error!("could not reload state from the database: {e}");
+        }
+    }
+
+    /// Queues `out` to go with the held commit that holds message `id`, or
+    /// now if that is durable already.
+    fn send_when_durable(&mut self, ctx: &mut Ctx, id: i64, out: Out) {
+        if id <= self.durable_id {
+            ctx.out.push(out);
+        } else if let Some(h) = self.held.iter_mut().find(|h| h.last_id >= id) {
+            h.outs.push(out);
+        } else {
+            // Written in this very turn: it goes with this turn's commit.
+            let start = ctx.out.len();
+            ctx.out.push(out);
+            self.durable_since(ctx, start, None);
+        }
+    }
+
     fn maintenance(&mut self, now: Instant) {
         let now_ms = now_ms();
         match self.store.write(|c| store::delete_expired_sessions(c, now_ms)) {
@@ -268,7 +392,11 @@ pub fn foreign_origin(req: &Request, tls: bool) -> bool {
 
 impl App for ChatApp {
     fn start(&mut self, waker: Arc<mio::Waker>) {
-        self.hasher = Some(Hasher::start(waker));
+        self.hasher = Some(Hasher::start(waker.clone()));
+        match self.store.defer_sync() {
+            Ok(()) => self.syncer = Some(Syncer::start(self.store.path().to_path_buf(), waker)),
+            Err(e) => log::warn!("syncing stays on the loop thread: {e}"),
+        }
     }
 
     fn http(&mut self, ctx: &mut Ctx, conn: ConnId, peer: SocketAddr, req: Request) -> Option<Response> {
@@ -307,6 +435,10 @@ impl App for ChatApp {
         for d in done {
             self.finish_job(ctx, d);
         }
+        let synced = self.syncer.as_ref().map(Syncer::finished).unwrap_or_default();
+        for s in synced {
+            self.release(ctx, s);
+        }
     }
 
     fn next_timer(&self) -> Option<Instant> {
@@ -327,29 +459,9 @@ impl App for ChatApp {
         if !self.store.turn_open() {
             return;
         }
-        let Err(e) = self.store.commit_turn() else {
-            return;
-        };
-        log::error!("could not save to the database: {e}; {} answers turned into errors", turn.durable.len());
-        let mut keep = vec![true; ctx.out.len()];
-        for r in &turn.durable {
-            for i in r.clone() {
-                if let Some(k) = keep.get_mut(i) {
-                    *k = false;
-                }
-            }
-        }
-        let mut i = 0;
-        ctx.out.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
-        ctx.out.extend(turn.fallbacks);
-        for (user, nonce) in &turn.nonces {
-            self.nonces.forget(*user, nonce);
-        }
-        if let Err(e) = self.hub.reload(&self.store, now_ms()) {
-            log::error!("could not reload state from the database: {e}");
+        match self.store.commit_turn() {
+            Ok(()) => self.hold_until_durable(ctx, turn),
+            Err(e) => self.commit_failed(ctx, turn, &e.to_string()),
         }
     }
 
@@ -358,6 +470,9 @@ impl App for ChatApp {
             if let Err(e) = self.store.commit_turn() {
                 log::error!("could not save to the database at shutdown: {e}");
             }
+        }
+        if let Err(e) = self.store.sync_now() {
+            log::error!("could not sync the database at shutdown: {e}");
         }
     }
 }
@@ -380,4 +495,62 @@ fn session_response(status: u16, user: &hub::User, token: &str, tls: bool) -> Re
             auth::SESSION_MS / 1000
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::Message;
+
+    fn app(tag: &str) -> (ChatApp, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("hearth-chat-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir).unwrap();
+        (ChatApp::new(store, ChatLimits::default(), None).unwrap(), dir)
+    }
+
+    fn text(out: &Out) -> String {
+        match out {
+            Out::Send(_, Message::Text(t)) => t.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn held_answers_go_out_in_commit_order_once_durable_or_become_their_fallbacks() {
+        let (mut app, dir) = app("held");
+        let mut ctx = Ctx { now: Instant::now(), tls: true, out: Vec::new() };
+        let send = |s: &str| Out::Send(1, Message::Text(s.into()));
+        for (seq, name) in [(1, "one"), (2, "two"), (3, "three")] {
+            app.held.push_back(Held {
+                seq,
+                outs: vec![send(name)],
+                fallbacks: vec![send(&format!("{name} failed"))],
+                last_id: seq as i64 * 10,
+            });
+        }
+        app.release(&mut ctx, store::SyncDone { upto: 2, result: Ok(()) });
+        assert_eq!(ctx.out.iter().map(text).collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(app.durable_id, 20, "replays may now go up to the second commit");
+        ctx.out.clear();
+        app.release(&mut ctx, store::SyncDone { upto: 3, result: Err("disk on fire".into()) });
+        assert_eq!(ctx.out.iter().map(text).collect::<Vec<_>>(), ["three failed"]);
+        assert_eq!(app.durable_id, 20);
+        assert!(app.held.is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_resend_of_a_message_not_yet_durable_waits_for_its_commit() {
+        let (mut app, dir) = app("resend");
+        let mut ctx = Ctx { now: Instant::now(), tls: true, out: Vec::new() };
+        app.durable_id = 5;
+        app.held.push_back(Held { seq: 1, outs: Vec::new(), fallbacks: Vec::new(), last_id: 9 });
+        app.send_when_durable(&mut ctx, 4, Out::Send(1, Message::Text("old".into())));
+        app.send_when_durable(&mut ctx, 7, Out::Send(1, Message::Text("held".into())));
+        assert_eq!(ctx.out.iter().map(text).collect::<Vec<_>>(), ["old"]);
+        assert_eq!(app.held[0].outs.iter().map(text).collect::<Vec<_>>(), ["held"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -41,6 +41,11 @@ const WS_MESSAGES_PER_TURN: usize = 64;
 /// Write-buffer room kept for the frames sent after a close is queued.
 const CLOSE_FRAME_ROOM: usize = 2 * 128;
 
+/// How long the peer has to answer our close frame...
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// ...extended while our earlier output still drains to it, up to this.
+const CLOSE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What a connection read, for the server to act on.
 #[derive(Debug)]
 pub enum Input {
@@ -443,7 +448,7 @@ impl Conn {
         let _ = ws.ctx.close(&mut stream, Some(frame));
         self.dirty = true;
         // The peer has a few seconds to answer the close frame.
-        self.deadline = now + std::time::Duration::from_secs(5);
+        self.deadline = now + CLOSE_WAIT;
     }
 
     /// Fails the WebSocket (RFC 6455 §7.1.7): a close frame with `code`,
@@ -577,7 +582,15 @@ impl Conn {
                 }
             }
             Phase::WebSocket(ws) => {
-                if ws.closing_since.is_some() {
+                if let Some(since) = ws.closing_since {
+                    // A peer still reading what we sent before the close frame
+                    // gets more time, up to a bound; one that stopped reading
+                    // does not hold the connection.
+                    let still_sending = self.tls.as_ref().is_some_and(|t| t.wants_write());
+                    if still_sending && now.duration_since(since) < CLOSE_WAIT_MAX {
+                        self.deadline = now + CLOSE_WAIT;
+                        return Ok(());
+                    }
                     // No close reply in time: linger a little (shut our side,
                     // drain theirs) so a late reader still gets what was sent
                     // instead of a reset.

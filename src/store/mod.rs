@@ -11,12 +11,14 @@
 
 mod queries;
 mod schema;
+mod syncer;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
 pub use queries::*;
+pub use syncer::{SyncDone, Syncer};
 
 use crate::error::StartupError;
 
@@ -89,6 +91,22 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Hands syncing to a `Syncer` thread: `COMMIT` no longer waits for the
+    /// disk, and automatic checkpoints stop (the syncer runs them). Answers
+    /// must then wait for the syncer's "durable" (see `syncer.rs`).
+    pub fn defer_sync(&self) -> StoreResult<()> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    }
+
+    /// Makes everything committed durable now (at shutdown): a checkpoint
+    /// that syncs the WAL and the database file.
+    pub fn sync_now(&self) -> StoreResult<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Caps the database size in pages (tests use it to simulate a full disk).

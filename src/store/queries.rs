@@ -343,14 +343,21 @@ pub fn messages_page(
     Ok(rows)
 }
 
-/// Messages after `since` in the rooms `user` belongs to, ascending, at most `limit`.
-pub fn messages_since(c: &Connection, user: Id, since: Id, limit: u32) -> rusqlite::Result<Vec<MessageRow>> {
+/// Messages after `since` and up to `upto` in the rooms `user` belongs to,
+/// ascending, at most `limit`.
+pub fn messages_since(
+    c: &Connection,
+    user: Id,
+    since: Id,
+    upto: Id,
+    limit: u32,
+) -> rusqlite::Result<Vec<MessageRow>> {
     let mut st = c.prepare_cached(
         "SELECT m.id, m.room_id, m.user_id, m.text, m.ts, m.nonce FROM messages m
          JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = ?1
-         WHERE m.id > ?2 ORDER BY m.id ASC LIMIT ?3",
+         WHERE m.id > ?2 AND m.id <= ?3 ORDER BY m.id ASC LIMIT ?4",
     )?;
-    let rows = st.query_map(params![user, since, limit], message_row)?;
+    let rows = st.query_map(params![user, since, upto, limit], message_row)?;
     rows.collect()
 }
 
