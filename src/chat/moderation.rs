@@ -33,6 +33,21 @@ fn visible(app: &ChatApp, user: UserId, name: &str) -> Option<(RoomId, super::pe
     Some((room.id, app.hub.actor(room, user)))
 }
 
+/// The request's body as `T` and the room as the caller sees it, or the
+/// answer that refuses (the body is checked first, so a hidden room and a
+/// missing one answer alike).
+fn body_and_room<T: serde::de::DeserializeOwned>(
+    app: &ChatApp,
+    user: UserId,
+    name: &str,
+    req: &Request,
+) -> Result<(T, RoomId, super::permissions::Actor), Response> {
+    let arg: T = body(req)?;
+    let (room, actor) =
+        visible(app, user, name).ok_or_else(|| Response::error(404, "not_found", "no such room"))?;
+    Ok((arg, room, actor))
+}
+
 #[derive(Deserialize)]
 struct UserArg {
     user: String,
@@ -59,11 +74,10 @@ pub fn add_member(
     name: &str,
     req: &Request,
 ) -> Reply {
-    let arg: UserArg = match body(req) {
-        Ok(a) => a,
+    let (arg, room_id, actor) = match body_and_room::<UserArg>(app, user, name, req) {
+        Ok(v) => v,
         Err(r) => return Some(r),
     };
-    let Some((room_id, actor)) = visible(app, user, name) else { return room_not_found() };
     if app.hub.rooms[&room_id].is_dm() || !allowed(actor, Action::AddMember) {
         return forbidden();
     }
@@ -101,11 +115,10 @@ pub fn set_role(
     target_name: &str,
     req: &Request,
 ) -> Reply {
-    let arg: RoleArg = match body(req) {
-        Ok(a) => a,
+    let (arg, room_id, actor) = match body_and_room::<RoleArg>(app, user, name, req) {
+        Ok(v) => v,
         Err(r) => return Some(r),
     };
-    let Some((room_id, actor)) = visible(app, user, name) else { return room_not_found() };
     if app.hub.rooms[&room_id].is_dm() || !allowed(actor, Action::SetRole) {
         return forbidden();
     }
@@ -183,11 +196,10 @@ pub fn remove_member(
 }
 
 pub fn ban(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, name: &str, req: &Request) -> Reply {
-    let arg: UserArg = match body(req) {
-        Ok(a) => a,
+    let (arg, room_id, actor) = match body_and_room::<UserArg>(app, user, name, req) {
+        Ok(v) => v,
         Err(r) => return Some(r),
     };
-    let Some((room_id, actor)) = visible(app, user, name) else { return room_not_found() };
     let Some(target) = app.hub.user_id(&arg.user) else { return error(404, "no_such_user", "no such user") };
     let room = &app.hub.rooms[&room_id];
     let target_role = room.members.get(&target).copied().unwrap_or(RoomRole::Member);
@@ -334,11 +346,10 @@ pub fn update_room(
     name: &str,
     req: &Request,
 ) -> Reply {
-    let arg: Settings = match body(req) {
-        Ok(a) => a,
+    let (arg, room_id, actor) = match body_and_room::<Settings>(app, user, name, req) {
+        Ok(v) => v,
         Err(r) => return Some(r),
     };
-    let Some((room_id, actor)) = visible(app, user, name) else { return room_not_found() };
     let room = &app.hub.rooms[&room_id];
     if room.is_dm() || !allowed(actor, Action::EditSettings) {
         return forbidden();
