@@ -32,13 +32,19 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Prepared {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub site: SiteInfo,
+    /// What this start made ("certificate authority", "server certificate").
+    pub created: Vec<&'static str>,
 }
 
 /// Loads or creates the TLS material named by `config`.
 pub fn prepare_tls(config: &Config) -> Result<Prepared, StartupError> {
     let urls = netinfo::urls(config.listen, config.tls);
     if !config.tls {
-        return Ok(Prepared { tls: None, site: SiteInfo { urls, ..SiteInfo::default() } });
+        return Ok(Prepared {
+            tls: None,
+            site: SiteInfo { urls, ..SiteInfo::default() },
+            created: Vec::new(),
+        });
     }
     let user_pair = match (&config.cert, &config.key) {
         (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
@@ -46,9 +52,6 @@ pub fn prepare_tls(config: &Config) -> Result<Prepared, StartupError> {
     };
     let material =
         certs::load(&config.certs_dir, user_pair, &netinfo::certificate_names(), clock::now_secs())?;
-    for what in &material.created {
-        log::info!("made a new {what} in {}", config.certs_dir.display());
-    }
     Ok(Prepared {
         tls: Some(material.config),
         site: SiteInfo {
@@ -57,6 +60,7 @@ pub fn prepare_tls(config: &Config) -> Result<Prepared, StartupError> {
             ca_fingerprint: material.ca_fingerprint,
             urls,
         },
+        created: material.created,
     })
 }
 
@@ -104,22 +108,23 @@ pub fn banner<A: App>(server: &Server<A>, config: &Config, site: &SiteInfo, data
 /// Each connection is a file descriptor: raise the soft limit (often 1024)
 /// towards the hard one so `--max-connections` can be reached, and say so
 /// when it cannot.
-pub fn raise_file_limit(max_connections: usize) {
+pub fn raise_file_limit(max_connections: usize) -> Option<String> {
     let want = max_connections as u64 + 64;
     match rlimit::increase_nofile_limit(want) {
-        Ok(got) if got < want => log::warn!(
+        Ok(got) if got < want => Some(format!(
             "the open-file limit is {got}: at most about {} connections (raise it with LimitNOFILE= or ulimit -n)",
             got.saturating_sub(64)
-        ),
-        Ok(_) => {}
-        Err(e) => log::warn!("cannot read the open-file limit: {e}"),
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot read the open-file limit: {e}")),
     }
 }
 
 /// Starts the chat server and runs it until SIGINT or SIGTERM.
 pub fn run(config: Config) -> Result<(), StartupError> {
-    logger::init(config.log_level);
-    raise_file_limit(config.net.max_connections);
+    // Nothing is logged before the banner: it is the first thing a person
+    // sees. Start-up problems are `StartupError`s, printed by main.
+    let limit_warning = raise_file_limit(config.net.max_connections);
     // The port first: a busy port is reported before anything is written.
     let listener = server::listen(config.listen)?;
     ensure_writable_dir(&config.data_dir, "--data")?;
@@ -132,5 +137,13 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     print!("{}", banner(&server, &config, &prepared.site, &config.data_dir));
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    logger::init(config.log_level);
+    for what in &prepared.created {
+        log::info!("made a new {what} in {}", config.certs_dir.display());
+    }
+    log::info!("{}", server.app().summary());
+    if let Some(w) = limit_warning {
+        log::warn!("{w}");
+    }
     server.run().map_err(|e| StartupError::env(format!("the event loop failed: {e}")))
 }

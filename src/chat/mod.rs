@@ -117,13 +117,6 @@ impl ChatApp {
         let epoch = store.read(store::epoch)?;
         let data_version = store.read(store::data_version)?;
         let nonces = restore_nonces(&store)?;
-        log::info!(
-            "loaded {} users, {} rooms, {} sessions; newest message id {}",
-            hub.users.len(),
-            hub.rooms.len(),
-            hub.sessions.len(),
-            hub.last_id
-        );
         let durable_id = hub.last_id;
         Ok(ChatApp {
             store,
@@ -150,6 +143,20 @@ impl ChatApp {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// One line about what was loaded, for the log at start.
+    pub fn summary(&self) -> String {
+        format!(
+            "database {}, {}: {} users, {} rooms, {} sessions, newest message id {}, sign-up {}",
+            self.store.path().display(),
+            self.store.schema_note(),
+            self.hub.users.len(),
+            self.hub.rooms.len(),
+            self.hub.sessions.len(),
+            self.hub.last_id,
+            self.signup_policy
+        )
     }
 
     /// Marks `ctx.out[start..]` as reporting this turn's writes, with the

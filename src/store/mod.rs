@@ -48,6 +48,8 @@ pub struct Store {
     in_turn: bool,
     /// The turn transaction was lost (SQLite rolled it back after an error).
     turn_broken: bool,
+    /// The schema version the file had when opened (0: new).
+    opened_at_version: i64,
 }
 
 /// The database file inside the data directory.
@@ -78,8 +80,14 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
         // Keep the WAL from growing without end between checkpoints.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(fail)?;
-        let mut store = Store { conn, path: path.to_path_buf(), in_turn: false, turn_broken: false };
-        schema::migrate(&mut store.conn).map_err(|e| match e {
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            in_turn: false,
+            turn_broken: false,
+            opened_at_version: 0,
+        };
+        store.opened_at_version = schema::migrate(&mut store.conn).map_err(|e| match e {
             schema::MigrateError::TooNew(v) => StartupError::env(format!(
                 "the database {} was written by a newer hearth (schema {v}); run that version or restore a backup",
                 path.display()
@@ -91,6 +99,16 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// "schema 2", "schema 2 (migrated from 1)" or "schema 2 (new)".
+    pub fn schema_note(&self) -> String {
+        let now = schema::latest();
+        match self.opened_at_version {
+            0 => format!("schema {now} (new)"),
+            v if v < now => format!("schema {now} (migrated from {v})"),
+            _ => format!("schema {now}"),
+        }
     }
 
     /// Hands syncing to a `Syncer` thread: `COMMIT` no longer waits for the

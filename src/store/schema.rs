@@ -87,7 +87,8 @@ pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+/// Brings the schema up to date; returns the version it was at.
+pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > latest() {
         return Err(MigrateError::TooNew(current));
@@ -97,7 +98,6 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
-        log::info!("database schema migrated to version {}", i + 1);
     }
-    Ok(())
+    Ok(current)
 }

@@ -119,7 +119,8 @@ describe('moderation and administration', { timeout: 180000 }, () => {
     // With it, the code is filled in and the account is made.
     const dave = await newUser(browser, server);
     await dave.page.goto(link);
-    assert.equal(await dave.page.locator('#tab-signup').getAttribute('aria-selected'), 'true');
+    // The page's script switches to sign-up once it has read the link: wait for it.
+    await dave.page.locator('#tab-signup[aria-selected=true]').waitFor();
     assert.equal(await dave.page.locator('#auth-form [name=invite]').inputValue(), link.split('invite=')[1]);
     await dave.page.locator('#auth-form [name=username]').fill('dave');
     await dave.page.locator('#auth-form [name=password]').fill('long enough pass');
