@@ -19,6 +19,20 @@ fn join(ws: &mut ChatWs, room: &str) {
     assert_eq!(j["room"]["name"], room);
 }
 
+/// ann (who made `general`) and bob (who joined it), each with a connection
+/// that has had its hello.
+fn ann_and_bob_in_general(s: &ChatServer) -> (String, String, ChatWs, ChatWs) {
+    let ann = s.signup("ann");
+    let bob = s.signup("bob");
+    s.create_room(&ann, "general", "public");
+    let mut a = s.ws(&ann);
+    hello(&mut a);
+    let mut b = s.ws(&bob);
+    hello(&mut b);
+    join(&mut b, "general");
+    (ann, bob, a, b)
+}
+
 #[test]
 fn hello_carries_user_rooms_last_id_and_epoch() {
     let s = ChatServer::start();
@@ -97,14 +111,7 @@ fn rooms_are_isolated_from_one_another() {
 #[test]
 fn missed_messages_arrive_exactly_once_after_reconnect_and_sync() {
     let s = ChatServer::start();
-    let ann = s.signup("ann");
-    let bob = s.signup("bob");
-    s.create_room(&ann, "general", "public");
-    let mut a = s.ws(&ann);
-    hello(&mut a);
-    let mut b = s.ws(&bob);
-    hello(&mut b);
-    join(&mut b, "general");
+    let (_, bob, mut a, mut b) = ann_and_bob_in_general(&s);
     a.send(json!({"type": "send", "room": "general", "text": "before"}));
     let last_seen = b.expect("message")["id"].as_i64().unwrap();
     drop(b); // bob's Wi-Fi drops
@@ -281,14 +288,7 @@ fn sending_too_fast_is_rate_limited_and_the_excess_dropped() {
 #[test]
 fn presence_typing_and_membership_events_reach_the_other_members() {
     let s = ChatServer::start();
-    let ann = s.signup("ann");
-    let bob = s.signup("bob");
-    s.create_room(&ann, "general", "public");
-    let mut a = s.ws(&ann);
-    hello(&mut a);
-    let mut b = s.ws(&bob);
-    hello(&mut b);
-    join(&mut b, "general");
+    let (ann, bob, mut a, mut b) = ann_and_bob_in_general(&s);
     let m = a.expect("member");
     assert_eq!((m["user"].as_str(), m["event"].as_str()), (Some("bob"), Some("joined")));
     let p = a.expect("presence");

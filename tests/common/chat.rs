@@ -18,7 +18,9 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::WebSocket;
 use tungstenite::Message;
 
-use super::{is_timeout, request_bytes, tls_connect, Client, HttpResponse, ReadWrite, TempDir, WAIT};
+use super::{
+    is_timeout, local_config, request_bytes, tls_connect, Client, HttpResponse, ReadWrite, TempDir, WAIT,
+};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -120,12 +122,7 @@ impl ChatServer {
     /// `tweak` changes the config; `hook` sees the store before the app starts.
     pub fn start_with(tweak: impl FnOnce(&mut Config), hook: impl FnOnce(&Store)) -> ChatServer {
         let dir = TempDir::new("chat");
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.join("data"),
-            certs_dir: dir.join("certs"),
-            ..Config::default()
-        };
+        let mut config = local_config(&dir);
         tweak(&mut config);
         std::fs::create_dir_all(&config.data_dir).unwrap();
         let prepared = hearth::prepare_tls(&config).expect("prepare TLS");

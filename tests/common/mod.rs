@@ -80,16 +80,21 @@ pub struct TestServer {
     _dir: TempDir,
 }
 
+/// A server on 127.0.0.1, any port, its data and certificates in `dir`.
+pub fn local_config(dir: &TempDir) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        certs_dir: dir.join("certs"),
+        ..Config::default()
+    }
+}
+
 impl TestServer {
     /// Starts an echo server; `tweak` adjusts the config (timeouts, TLS).
     pub fn echo(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = TempDir::new("server");
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.join("data"),
-            certs_dir: dir.join("certs"),
-            ..Config::default()
-        };
+        let mut config = local_config(&dir);
         tweak(&mut config);
         let prepared = hearth::prepare_tls(&config).expect("prepare TLS");
         let server = Server::bind(&config, prepared.tls, prepared.site, EchoApp::default())
