@@ -232,6 +232,9 @@ fn send(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, msg: &Valu
     if !u.bucket.take(ctx.now) {
         return Err(("rate_limited", "slow down: too many messages".into()));
     }
+    if app.disk_behind() {
+        return Err(("unavailable", "the server's disk is not keeping up; try again in a moment".into()));
+    }
     let ts = now_ms();
     let id = match app.store.write(|c| store::insert_message(c, room_id, user, text, ts, nonce)) {
         Ok(id) => id,

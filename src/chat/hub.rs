@@ -266,6 +266,7 @@ impl Hub {
         super::permissions::Actor {
             server_admin: !room.is_dm() && self.users.get(&user).is_some_and(User::is_admin),
             role: room.members.get(&user).copied(),
+            direct: room.is_dm(),
         }
     }
 

@@ -40,6 +40,10 @@ const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
 const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 /// How often expired sessions and idle throttle entries are cleared.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+/// Answers waiting for the disk at most; past it new messages are refused
+/// (`unavailable`) until the syncer catches up, so a hung disk cannot make
+/// the held answers grow without end.
+pub const HELD_LIMIT: usize = 200_000;
 /// How often to look for changes made by `hearth admin` while running.
 const EXTERNAL_CHECK_EVERY: Duration = Duration::from_secs(2);
 
@@ -81,6 +85,8 @@ pub struct ChatApp {
     commits: u64,
     /// Committed but not yet durable, oldest first.
     held: VecDeque<Held>,
+    /// Answers in `held`, all commits together.
+    held_outs: usize,
     /// Every message up to this id is durable: replays and history stop here.
     durable_id: i64,
     hasher: Option<Hasher>,
@@ -124,6 +130,7 @@ impl ChatApp {
             syncer: None,
             commits: 0,
             held: VecDeque::new(),
+            held_outs: 0,
             durable_id,
             hasher: None,
             epoch,
@@ -143,6 +150,11 @@ impl ChatApp {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether answers waiting for the disk have reached `HELD_LIMIT`.
+    fn disk_behind(&self) -> bool {
+        self.held_outs >= HELD_LIMIT
     }
 
     /// One line about what was loaded, for the log at start.
@@ -282,6 +294,7 @@ impl ChatApp {
         }
         ctx.out = now;
         self.commits += 1;
+        self.held_outs += outs.len();
         syncer.request(self.commits);
         self.held.push_back(Held {
             seq: self.commits,
@@ -296,6 +309,7 @@ impl ChatApp {
     fn release(&mut self, ctx: &mut Ctx, done: store::SyncDone) {
         while self.held.front().is_some_and(|h| h.seq <= done.upto) {
             let Some(h) = self.held.pop_front() else { break };
+            self.held_outs -= h.outs.len();
             match &done.result {
                 Ok(()) => {
                     ctx.out.extend(h.outs);
@@ -348,6 +362,7 @@ impl ChatApp {
             ctx.out.push(out);
         } else if let Some(h) = self.held.iter_mut().find(|h| h.last_id >= id) {
             h.outs.push(out);
+            self.held_outs += 1;
         } else {
             // Written in this very turn: it goes with this turn's commit.
             let start = ctx.out.len();
@@ -537,6 +552,7 @@ mod tests {
                 last_id: seq as i64 * 10,
             });
         }
+        app.held_outs = 3;
         app.release(&mut ctx, store::SyncDone { upto: 2, result: Ok(()) });
         assert_eq!(ctx.out.iter().map(text).collect::<Vec<_>>(), ["one", "two"]);
         assert_eq!(app.durable_id, 20, "replays may now go up to the second commit");
@@ -545,6 +561,46 @@ mod tests {
         assert_eq!(ctx.out.iter().map(text).collect::<Vec<_>>(), ["three failed"]);
         assert_eq!(app.durable_id, 20);
         assert!(app.held.is_empty());
+        assert_eq!(app.held_outs, 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn sends_are_refused_while_too_many_answers_wait_for_the_disk() {
+        let dir = std::env::temp_dir().join(format!("hearth-chat-behind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir).unwrap();
+        store
+            .write(|c| {
+                let u = store::insert_user(c, "ann", "x", "admin", 0)?;
+                let row = store::RoomRow {
+                    id: 0,
+                    name: "general".into(),
+                    topic: String::new(),
+                    visibility: "public".into(),
+                    kind: "room".into(),
+                };
+                let r = store::insert_room(c, &row, 0)?;
+                store::upsert_member(c, r, u, "owner")
+            })
+            .unwrap();
+        store.commit_turn().unwrap();
+        let mut app = ChatApp::new(store, ChatLimits::default(), None).unwrap();
+        let user = app.hub.user_id("ann").unwrap();
+        app.hub.conns.insert(7, ConnInfo { user, session: [0; 32] });
+        let mut ctx = Ctx { now: Instant::now(), tls: true, out: Vec::new() };
+        commands::open(&mut app, &mut ctx, 7);
+        ctx.out.clear();
+        let frame = r#"{"type":"send","room":"general","text":"hi","nonce":"n"}"#;
+        app.held_outs = HELD_LIMIT;
+        commands::handle(&mut app, &mut ctx, 7, frame);
+        assert!(text(&ctx.out[0]).contains(r#""code":"unavailable""#), "{}", text(&ctx.out[0]));
+        assert_eq!(app.hub.last_id, 0, "nothing stored");
+        ctx.out.clear();
+        app.held_outs = HELD_LIMIT - 1;
+        commands::handle(&mut app, &mut ctx, 7, frame);
+        assert!(text(&ctx.out[0]).contains(r#""type":"message""#), "{}", text(&ctx.out[0]));
         let _ = std::fs::remove_dir_all(dir);
     }
 

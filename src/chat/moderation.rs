@@ -48,6 +48,21 @@ fn body_and_room<T: serde::de::DeserializeOwned>(
     Ok((arg, room, actor))
 }
 
+/// `body_and_room`, and the caller may do `action` there (else 403).
+fn body_for<T: serde::de::DeserializeOwned>(
+    app: &ChatApp,
+    user: UserId,
+    name: &str,
+    req: &Request,
+    action: Action,
+) -> Result<(T, RoomId), Response> {
+    let (arg, room, actor) = body_and_room::<T>(app, user, name, req)?;
+    if !allowed(actor, action) {
+        return Err(Response::error(403, "forbidden", "you are not allowed to do that in this room"));
+    }
+    Ok((arg, room))
+}
+
 #[derive(Deserialize)]
 struct UserArg {
     user: String,
@@ -74,13 +89,10 @@ pub fn add_member(
     name: &str,
     req: &Request,
 ) -> Reply {
-    let (arg, room_id, actor) = match body_and_room::<UserArg>(app, user, name, req) {
+    let (arg, room_id) = match body_for::<UserArg>(app, user, name, req, Action::AddMember) {
         Ok(v) => v,
         Err(r) => return Some(r),
     };
-    if app.hub.rooms[&room_id].is_dm() || !allowed(actor, Action::AddMember) {
-        return forbidden();
-    }
     let Some(target) = app.hub.user_id(&arg.user) else { return error(404, "no_such_user", "no such user") };
     let room = &app.hub.rooms[&room_id];
     if room.bans.contains(&target) {
@@ -115,13 +127,10 @@ pub fn set_role(
     target_name: &str,
     req: &Request,
 ) -> Reply {
-    let (arg, room_id, actor) = match body_and_room::<RoleArg>(app, user, name, req) {
+    let (arg, room_id) = match body_for::<RoleArg>(app, user, name, req, Action::SetRole) {
         Ok(v) => v,
         Err(r) => return Some(r),
     };
-    if app.hub.rooms[&room_id].is_dm() || !allowed(actor, Action::SetRole) {
-        return forbidden();
-    }
     let Some(new_role) = RoomRole::parse(&arg.role) else {
         return error(400, "bad_request", "role is \"admin\", \"member\" or \"owner\"");
     };
@@ -180,6 +189,7 @@ pub fn remove_member(
     };
     let room = &app.hub.rooms[&room_id];
     if room.is_dm() {
+        // Not a moderation matter: a direct conversation cannot be left (as with `leave`).
         return forbidden();
     }
     let Some(&target_role) = room.members.get(&target) else {
@@ -203,7 +213,7 @@ pub fn ban(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, name: &
     let Some(target) = app.hub.user_id(&arg.user) else { return error(404, "no_such_user", "no such user") };
     let room = &app.hub.rooms[&room_id];
     let target_role = room.members.get(&target).copied().unwrap_or(RoomRole::Member);
-    if room.is_dm() || target == user || !allowed(actor, Action::Remove(target_role)) {
+    if target == user || !allowed(actor, Action::Remove(target_role)) {
         return forbidden();
     }
     remove(app, ctx, conn, room_id, target, true)
@@ -346,14 +356,11 @@ pub fn update_room(
     name: &str,
     req: &Request,
 ) -> Reply {
-    let (arg, room_id, actor) = match body_and_room::<Settings>(app, user, name, req) {
+    let (arg, room_id) = match body_for::<Settings>(app, user, name, req, Action::EditSettings) {
         Ok(v) => v,
         Err(r) => return Some(r),
     };
     let room = &app.hub.rooms[&room_id];
-    if room.is_dm() || !allowed(actor, Action::EditSettings) {
-        return forbidden();
-    }
     let topic = arg.topic.unwrap_or_else(|| room.topic.clone());
     if topic.chars().count() > super::api::TOPIC_MAX {
         return error(400, "too_long", "the topic is too long (300 characters at most)");
@@ -383,7 +390,7 @@ pub fn update_room(
 
 pub fn delete_room(app: &mut ChatApp, ctx: &mut Ctx, conn: ConnId, user: UserId, name: &str) -> Reply {
     let Some((room_id, actor)) = visible(app, user, name) else { return room_not_found() };
-    if app.hub.rooms[&room_id].is_dm() || !allowed(actor, Action::DeleteRoom) {
+    if !allowed(actor, Action::DeleteRoom) {
         return forbidden();
     }
     if let Err(e) = app.store.write(|c| store::delete_room(c, room_id)) {

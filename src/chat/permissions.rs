@@ -12,6 +12,9 @@ pub struct Actor {
     pub server_admin: bool,
     /// The actor's role in the room, if a member.
     pub role: Option<RoomRole>,
+    /// The room is a direct conversation: its two members talk and delete
+    /// their own messages; nothing else applies there, for anyone.
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +40,10 @@ pub enum Action {
 
 pub fn allowed(actor: Actor, action: Action) -> bool {
     use RoomRole::*;
+    if actor.direct {
+        let member = actor.role.is_some();
+        return member && matches!(action, Action::Participate | Action::DeleteMessage { own: true });
+    }
     if actor.server_admin {
         // Even the administrator cannot remove an owner: hand ownership over first.
         return !matches!(action, Action::Remove(Owner));
@@ -80,11 +87,11 @@ mod tests {
 
     #[test]
     fn the_permission_table_of_docs_permissions_md() {
-        let admin = Actor { server_admin: true, role: None };
-        let owner = Actor { server_admin: false, role: Some(Owner) };
-        let room_admin = Actor { server_admin: false, role: Some(Admin) };
-        let member = Actor { server_admin: false, role: Some(Member) };
-        let outsider = Actor { server_admin: false, role: None };
+        let admin = Actor { server_admin: true, role: None, direct: false };
+        let owner = Actor { server_admin: false, role: Some(Owner), direct: false };
+        let room_admin = Actor { server_admin: false, role: Some(Admin), direct: false };
+        let member = Actor { server_admin: false, role: Some(Member), direct: false };
+        let outsider = Actor { server_admin: false, role: None, direct: false };
         //                   add    rm-own rm-adm rm-mem unban  del-own del-any edit   roles  delete
         assert_eq!(row(admin), [true, false, true, true, true, true, true, true, true, true]);
         assert_eq!(row(owner), [true, false, true, true, true, true, true, true, true, true]);
@@ -93,5 +100,10 @@ mod tests {
         assert_eq!(row(outsider), [false; 10]);
         assert!(allowed(member, Action::Participate));
         assert!(!allowed(outsider, Action::Participate));
+        // In a direct conversation: talk and delete one's own messages, nothing else.
+        let dm = Actor { server_admin: false, role: Some(Member), direct: true };
+        assert_eq!(row(dm), [false, false, false, false, false, true, false, false, false, false]);
+        assert!(allowed(dm, Action::Participate));
+        assert!(!allowed(Actor { role: None, ..dm }, Action::Participate));
     }
 }

@@ -257,7 +257,7 @@ impl Conn {
             let mut stream =
                 Stream { socket: &mut self.socket, tls: self.tls.as_deref_mut(), eof: &mut self.eof };
             let result = ws.ctx.read(&mut stream);
-            // Automatic pongs and close replies sit in rustls: flush later.
+            // Automatic pongs and close replies sit in the TLS session: flush later.
             self.dirty = true;
             let Phase::WebSocket(ws) = &mut self.phase else { unreachable!() };
             match result {
@@ -277,7 +277,7 @@ impl Conn {
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => return Ok(()),
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     // The close handshake is done. tungstenite wrote its
-                    // close reply into rustls, not yet to the socket:
+                    // close reply into the TLS session, not yet to the socket:
                     // `Closing` sends it, then the TLS close, then ends.
                     self.begin_closing(now);
                     return Ok(());
@@ -315,7 +315,7 @@ impl Conn {
         }
     }
 
-    /// Bytes queued here or in rustls that the socket has not taken yet.
+    /// Bytes queued here or in the TLS session that the socket has not taken yet.
     pub fn output_pending(&self) -> bool {
         !self.out.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
@@ -518,7 +518,7 @@ impl Conn {
                 // A failed connection ends once its close frame is written.
                 Ok(()) => ws.failed,
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => false,
-                // Handshake done; the last frame may still sit in rustls.
+                // Handshake done; the last frame may still sit in the TLS session.
                 Err(tungstenite::Error::ConnectionClosed) => true,
                 Err(tungstenite::Error::Io(e)) => return Err(Fatal::Io(e)),
                 Err(_) => return Err(Fatal::Done),

@@ -25,8 +25,6 @@ pub const OUTGOING_LIMIT: usize = 32 * 1024;
 const RECORD_PLAINTEXT: usize = 16 * 1024;
 /// One socket read.
 const READ_CHUNK: usize = 16 * 1024;
-/// An empty buffer bigger than this is given back to the allocator.
-const KEEP_CAPACITY: usize = 0;
 
 pub struct TlsSession {
     conn: UnbufferedServerConnection,
@@ -162,7 +160,7 @@ impl TlsSession {
             if discard > 0 {
                 self.incoming.drain(..discard);
             }
-            if self.incoming.is_empty() && self.incoming.capacity() > KEEP_CAPACITY {
+            if self.incoming.is_empty() && self.incoming.capacity() > 0 {
                 self.incoming = Vec::new();
             }
             match step {

@@ -1,13 +1,17 @@
 //! `Store`: the one SQLite file, and the only code that speaks SQL.
 //!
 //! Durability contract:
-//! 1. WAL mode with `synchronous=FULL`: a commit returns only after the WAL
-//!    is synced, so an acknowledged write survives power loss.
+//! 1. WAL mode. Opened with `synchronous=FULL` (a commit returns only after
+//!    the WAL is synced; what `hearth admin` uses). The server switches to
+//!    `defer_sync`: commits return at once and the `Syncer` thread syncs the
+//!    WAL before any answer goes out, so an acknowledged write still
+//!    survives power loss.
 //! 2. Writes of one loop turn share one transaction (group commit): the first
 //!    write opens it, `commit_turn` ends it. Each operation runs inside a
 //!    savepoint, so a failing operation (disk full) undoes only itself.
 //! 3. Reads on the loop thread see the turn's own uncommitted writes; nothing
-//!    is sent to a client before `commit_turn` succeeded (the server's rule).
+//!    that reports a write is sent before its commit is durable (the chat
+//!    app holds those answers).
 
 mod queries;
 mod schema;
