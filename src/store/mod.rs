@@ -82,8 +82,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
-        // Keep the WAL from growing without end between checkpoints.
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(fail)?;
+        // When SQLite restarts the WAL after a checkpoint, cut the reused file
+        // back to the checkpoint threshold: disk space comes back, and the
+        // file's size tells the syncer how much is waiting (see syncer.rs).
+        conn.pragma_update(None, "journal_size_limit", syncer::CHECKPOINT_AT as i64).map_err(fail)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -263,6 +265,71 @@ mod tests {
         }
         let err = Store::open(&dir).err().expect("refused");
         assert!(err.to_string().contains("newer hearth"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Waits (bounded) until the syncer reports commit `seq` durable.
+    fn wait_durable(syncer: &Syncer, seq: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if syncer.finished().iter().any(|d| d.upto >= seq && d.result.is_ok()) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "sync {seq} never finished");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn the_wal_is_checkpointed_and_cut_back_once_it_passes_the_threshold() {
+        let dir = temp_db("checkpoint");
+        let mut s = Store::open(&dir).unwrap();
+        s.defer_sync().unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let syncer = Syncer::start(s.path().to_path_buf(), waker);
+        let wal = dir.join(format!("{DB_FILE}-wal"));
+        let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+        // About 6 MiB of commits, each made durable before the next.
+        let blob = "x".repeat(64 * 1024);
+        let mut seq = 0;
+        let mut largest = 0;
+        for i in 0..96 {
+            s.write(|c| c.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", (format!("k{i}"), &blob)))
+                .unwrap();
+            s.commit_turn().unwrap();
+            seq += 1;
+            syncer.request(seq);
+            wait_durable(&syncer, seq);
+            largest = largest.max(wal_len());
+        }
+        assert!(largest > syncer::CHECKPOINT_AT, "the WAL never passed the threshold ({largest} bytes)");
+
+        // Quiet now: the syncer checkpoints, the next commit restarts the WAL
+        // and cuts the file back, so a full-size file no longer means work.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            s.write(|c| c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tick', 'x')", []))
+                .unwrap();
+            s.commit_turn().unwrap();
+            seq += 1;
+            syncer.request(seq);
+            wait_durable(&syncer, seq);
+            if wal_len() <= syncer::CHECKPOINT_AT {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL stayed at {} bytes after the load stopped",
+                wal_len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let stored: i64 = s
+            .read(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(stored, 96);
         let _ = std::fs::remove_dir_all(dir);
     }
 

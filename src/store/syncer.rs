@@ -13,19 +13,30 @@
 //!    sync runs are served by the next single sync (group commit).
 //! 4. Automatic checkpoints are off on the loop's connection; this thread
 //!    runs them (`wal_checkpoint(PASSIVE)`, which syncs the WAL, copies
-//!    pages and syncs the database file) when the WAL passes 4 MiB.
+//!    pages and syncs the database file) when the WAL passes 4 MiB. The
+//!    WAL file is reused after a checkpoint, not shrunk, so its size alone
+//!    would ask for a checkpoint after every sync (two more fsyncs each
+//!    time); `journal_size_limit` (set by `Store::open`) cuts it back to
+//!    4 MiB when SQLite restarts it, so it only passes 4 MiB again when 4 MiB
+//!    of new frames are waiting. A checkpoint runs when no sync is waiting
+//!    for it, or at most once a second under steady load.
 //!
 //! SQLite documents WAL with `synchronous=NORMAL` as safe from corruption;
 //! the explicit WAL fsync before any answer adds the durability of `FULL`.
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Checkpoint once the WAL is larger than this.
-const CHECKPOINT_AT: u64 = 4 * 1024 * 1024;
+/// Checkpoint once the WAL is larger than this; `Store::open` sets
+/// `journal_size_limit` to it.
+pub const CHECKPOINT_AT: u64 = 4 * 1024 * 1024;
+
+/// Under steady load, when a sync is always waiting, checkpoint no more
+/// often than this: each checkpoint delays the next sync by two fsyncs.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// A sync finished: every commit up to `upto` is durable, or not.
 pub struct SyncDone {
@@ -70,7 +81,11 @@ fn run(db: PathBuf, requests: Receiver<u64>, done: Sender<SyncDone>, waker: Arc<
     };
     let mut wal: Option<File> = None;
     let mut checkpointer: Option<rusqlite::Connection> = None;
-    while let Ok(mut upto) = requests.recv() {
+    let mut last_checkpoint: Option<Instant> = None;
+    // A request taken from the channel while deciding whether to checkpoint.
+    let mut waiting: Option<u64> = None;
+    loop {
+        let Some(mut upto) = waiting.take().or_else(|| requests.recv().ok()) else { return };
         // Everything asked for meanwhile is covered by this one sync.
         while let Ok(later) = requests.try_recv() {
             upto = upto.max(later);
@@ -87,18 +102,29 @@ fn run(db: PathBuf, requests: Receiver<u64>, done: Sender<SyncDone>, waker: Arc<
         }
         let _ = waker.wake();
         let big = std::fs::metadata(&wal_path).map(|m| m.len() > CHECKPOINT_AT).unwrap_or(false);
-        if big {
-            if checkpointer.is_none() {
-                checkpointer = rusqlite::Connection::open(&db).ok();
-                if let Some(c) = &checkpointer {
-                    let _ = c.busy_timeout(Duration::from_secs(5));
-                }
-            }
+        if !big {
+            continue;
+        }
+        match requests.try_recv() {
+            Ok(seq) => waiting = Some(seq),
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) => return,
+        }
+        let due = last_checkpoint.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY);
+        if waiting.is_some() && !due {
+            continue;
+        }
+        if checkpointer.is_none() {
+            checkpointer = rusqlite::Connection::open(&db).ok();
             if let Some(c) = &checkpointer {
-                if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    log::warn!("checkpoint failed: {e}");
-                }
+                let _ = c.busy_timeout(Duration::from_secs(5));
             }
         }
+        if let Some(c) = &checkpointer {
+            if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                log::warn!("checkpoint failed: {e}");
+            }
+        }
+        last_checkpoint = Some(Instant::now());
     }
 }
