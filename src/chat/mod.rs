@@ -2,10 +2,15 @@
 //! the server core. `api` answers the HTTP routes, `commands` the WebSocket
 //! messages; both read and change the `Hub` and write through the `Store`.
 //!
-//! Rule for every write: change the database first (inside the turn's
+//! Rule for every write: change the database first (inside the open
 //! transaction), then the hub, then queue the answers with `durable_*` so
-//! that, if the turn's commit fails, those answers are replaced by
-//! `unavailable` errors and the hub is reloaded from the database.
+//! that, if the commit fails, those answers are replaced by `unavailable`
+//! errors and the hub is reloaded from the database.
+//!
+//! When writes are committed: at the end of a turn if no sync is running;
+//! otherwise the transaction stays open and later turns add to it, and it
+//! is committed at the end of the first turn after the sync is reported
+//! (one commit per fsync; see `store/syncer.rs`).
 
 mod admin;
 mod api;
@@ -65,7 +70,18 @@ struct TurnLog {
     nonces: Vec<(UserId, String)>,
 }
 
-/// Answers of one committed turn, held until the syncer says it is durable.
+/// Answers that report writes not yet committed: they wait, with the open
+/// transaction, for the running sync to end.
+#[derive(Default)]
+struct Uncommitted {
+    outs: Vec<Out>,
+    /// Sent instead if the commit fails.
+    fallbacks: Vec<Out>,
+    /// Nonces recorded by these writes, forgotten if the commit fails.
+    nonces: Vec<(UserId, String)>,
+}
+
+/// Answers of one commit, held until the syncer says it is durable.
 struct Held {
     /// Commit number.
     seq: u64,
@@ -83,9 +99,11 @@ pub struct ChatApp {
     syncer: Option<Syncer>,
     /// Commits made so far.
     commits: u64,
+    /// Written in the open transaction, not yet committed.
+    uncommitted: Option<Uncommitted>,
     /// Committed but not yet durable, oldest first.
     held: VecDeque<Held>,
-    /// Answers in `held`, all commits together.
+    /// Answers in `uncommitted` and `held`, all together.
     held_outs: usize,
     /// Every message up to this id is durable: replays and history stop here.
     durable_id: i64,
@@ -129,6 +147,7 @@ impl ChatApp {
             hub,
             syncer: None,
             commits: 0,
+            uncommitted: None,
             held: VecDeque::new(),
             held_outs: 0,
             durable_id,
@@ -268,13 +287,9 @@ impl ChatApp {
         }
     }
 
-    /// After a commit: the answers that report it wait for the syncer; the
-    /// others go now. Without a syncer the commit was already durable.
-    fn hold_until_durable(&mut self, ctx: &mut Ctx, turn: TurnLog) {
-        let Some(syncer) = &self.syncer else {
-            self.durable_id = self.hub.last_id;
-            return;
-        };
+    /// End of a turn with writes: the answers that report them leave
+    /// `ctx.out` and wait with the open transaction; the others go now.
+    fn set_aside(&mut self, ctx: &mut Ctx, turn: TurnLog) {
         let mut marked = vec![false; ctx.out.len()];
         for r in &turn.durable {
             for i in r.clone() {
@@ -283,25 +298,60 @@ impl ChatApp {
                 }
             }
         }
-        let mut outs = Vec::new();
+        let waiting = self.uncommitted.get_or_insert_with(Uncommitted::default);
         let mut now = Vec::with_capacity(ctx.out.len());
         for (out, held) in std::mem::take(&mut ctx.out).into_iter().zip(marked) {
             if held {
-                outs.push(out);
+                waiting.outs.push(out);
+                self.held_outs += 1;
             } else {
                 now.push(out);
             }
         }
         ctx.out = now;
+        waiting.fallbacks.extend(turn.fallbacks);
+        waiting.nonces.extend(turn.nonces);
+    }
+
+    /// Commits the open transaction. Its answers then wait for the syncer
+    /// (without one, the commit was durable already and they go now).
+    fn commit(&mut self, ctx: &mut Ctx) {
+        let waiting = self.uncommitted.take().unwrap_or_default();
+        if let Err(e) = self.store.commit_turn() {
+            self.commit_failed(ctx, waiting, &e.to_string());
+            return;
+        }
+        let Some(syncer) = &self.syncer else {
+            self.held_outs -= waiting.outs.len();
+            ctx.out.extend(waiting.outs);
+            self.durable_id = self.hub.last_id;
+            return;
+        };
         self.commits += 1;
-        self.held_outs += outs.len();
         syncer.request(self.commits);
         self.held.push_back(Held {
             seq: self.commits,
-            outs,
-            fallbacks: turn.fallbacks,
+            outs: waiting.outs,
+            fallbacks: waiting.fallbacks,
             last_id: self.hub.last_id,
         });
+    }
+
+    /// A commit failed: nothing since the last commit is stored. Its answers
+    /// become errors and the hub goes back to what the database holds.
+    fn commit_failed(&mut self, ctx: &mut Ctx, waiting: Uncommitted, error: &str) {
+        log::error!(
+            "could not save to the database: {error}; {} answers turned into errors",
+            waiting.fallbacks.len()
+        );
+        self.held_outs -= waiting.outs.len();
+        ctx.out.extend(waiting.fallbacks);
+        for (user, nonce) in &waiting.nonces {
+            self.nonces.forget(*user, nonce);
+        }
+        if let Err(e) = self.hub.reload(&self.store, now_ms()) {
+            log::error!("could not reload state from the database: {e}");
+        }
     }
 
     /// The syncer finished: release what became durable (or, if the sync
@@ -326,37 +376,8 @@ impl ChatApp {
         }
     }
 
-    /// A commit failed: nothing of the turn is stored. Its answers become
-    /// errors and the hub goes back to what the database holds.
-    fn commit_failed(&mut self, ctx: &mut Ctx, turn: TurnLog, error: &str) {
-        log::error!(
-            "could not save to the database: {error}; {} answers turned into errors",
-            turn.durable.len()
-        );
-        let mut keep = vec![true; ctx.out.len()];
-        for r in &turn.durable {
-            for i in r.clone() {
-                if let Some(k) = keep.get_mut(i) {
-                    *k = false;
-                }
-            }
-        }
-        let mut i = 0;
-        ctx.out.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
-        ctx.out.extend(turn.fallbacks);
-        for (user, nonce) in &turn.nonces {
-            self.nonces.forget(*user, nonce);
-        }
-        if let Err(e) = self.hub.reload(&self.store, now_ms()) {
-            log::error!("could not reload state from the database: {e}");
-        }
-    }
-
     /// Queues `out` to go with the held commit that holds message `id`, or
-    /// now if that is durable already.
+    /// now if that is durable already, or with the open transaction.
     fn send_when_durable(&mut self, ctx: &mut Ctx, id: i64, out: Out) {
         if id <= self.durable_id {
             ctx.out.push(out);
@@ -364,7 +385,7 @@ impl ChatApp {
             h.outs.push(out);
             self.held_outs += 1;
         } else {
-            // Written in this very turn: it goes with this turn's commit.
+            // Not committed yet: it goes with the open transaction.
             let start = ctx.out.len();
             ctx.out.push(out);
             self.durable_since(ctx, start, None);
@@ -481,9 +502,12 @@ impl App for ChatApp {
         if !self.store.turn_open() {
             return;
         }
-        match self.store.commit_turn() {
-            Ok(()) => self.hold_until_durable(ctx, turn),
-            Err(e) => self.commit_failed(ctx, turn, &e.to_string()),
+        self.set_aside(ctx, turn);
+        // While a sync runs (every commit not yet reported durable is held),
+        // later turns add to the open transaction; one SQLite rolled back is
+        // ended (and reported) at once.
+        if self.held.is_empty() || self.store.turn_broken() {
+            self.commit(ctx);
         }
     }
 
@@ -565,9 +589,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn sends_are_refused_while_too_many_answers_wait_for_the_disk() {
-        let dir = std::env::temp_dir().join(format!("hearth-chat-behind-{}", std::process::id()));
+    /// A chat app whose database holds ann, owner of #general, with ann
+    /// connected as connection 7 (her `hello` already taken from `ctx`).
+    fn ann_in_general(name: &str) -> (ChatApp, Ctx, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("hearth-chat-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut store = Store::open(&dir).unwrap();
@@ -592,15 +617,68 @@ mod tests {
         let mut ctx = Ctx { now: Instant::now(), tls: true, out: Vec::new() };
         commands::open(&mut app, &mut ctx, 7);
         ctx.out.clear();
-        let frame = r#"{"type":"send","room":"general","text":"hi","nonce":"n"}"#;
+        (app, ctx, dir)
+    }
+
+    fn send_frame(nonce: &str) -> String {
+        format!(r#"{{"type":"send","room":"general","text":"hi","nonce":"{nonce}"}}"#)
+    }
+
+    #[test]
+    fn sends_are_refused_while_too_many_answers_wait_for_the_disk() {
+        let (mut app, mut ctx, dir) = ann_in_general("behind");
         app.held_outs = HELD_LIMIT;
-        commands::handle(&mut app, &mut ctx, 7, frame);
+        commands::handle(&mut app, &mut ctx, 7, &send_frame("n"));
         assert!(text(&ctx.out[0]).contains(r#""code":"unavailable""#), "{}", text(&ctx.out[0]));
         assert_eq!(app.hub.last_id, 0, "nothing stored");
         ctx.out.clear();
         app.held_outs = HELD_LIMIT - 1;
-        commands::handle(&mut app, &mut ctx, 7, frame);
+        commands::handle(&mut app, &mut ctx, 7, &send_frame("n"));
         assert!(text(&ctx.out[0]).contains(r#""type":"message""#), "{}", text(&ctx.out[0]));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn writes_made_while_the_disk_is_busy_wait_in_the_open_transaction_for_the_next_commit() {
+        let (mut app, mut ctx, dir) = ann_in_general("busy");
+        app.store.defer_sync().unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        app.syncer = Some(Syncer::start(app.store.path().to_path_buf(), waker));
+
+        // Turn 1: committed at once, its message held until durable.
+        commands::handle(&mut app, &mut ctx, 7, &send_frame("a"));
+        app.end_turn(&mut ctx);
+        assert!(ctx.out.is_empty(), "the message waits for the disk");
+        assert_eq!(app.commits, 1);
+        // Turns 2 and 3, while that sync may still run: not committed.
+        for nonce in ["b", "c"] {
+            commands::handle(&mut app, &mut ctx, 7, &send_frame(nonce));
+            app.end_turn(&mut ctx);
+        }
+        assert_eq!(app.commits, 1, "no commit while the syncer is busy");
+        assert_eq!(app.uncommitted.as_ref().map(|u| u.outs.len()), Some(2));
+        assert_eq!(app.held_outs, 3);
+        assert!(app.durable_id < 1);
+
+        // The sync ends: turn 1's message goes out; the next turn commits
+        // both waiting messages in one transaction.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app.commits == 1 {
+            assert!(Instant::now() < deadline, "the syncer never finished");
+            std::thread::sleep(Duration::from_millis(1));
+            app.wake(&mut ctx);
+            app.end_turn(&mut ctx);
+        }
+        assert_eq!(app.commits, 2, "one commit for turns 2 and 3");
+        assert!(app.uncommitted.is_none());
+        let sent: Vec<String> = ctx.out.iter().map(text).collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].contains(r#""nonce":"a""#), "{sent:?}");
+        assert_eq!(app.durable_id, 1);
+        let stored: i64 =
+            app.store.read(|c| c.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))).unwrap();
+        assert_eq!(stored, 3);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -10,7 +10,8 @@
 //! 2. accept, read and parse every ready connection, calling the app, which
 //!    queues its answers in [`Ctx`];
 //! 3. fire expired timers; drop connections that ended (telling the app);
-//! 4. `App::end_turn` (the app commits the turn's writes), then the queued
+//! 4. `App::end_turn` (the app commits its writes, or keeps them in the
+//!    open transaction while the disk is busy with the last commit), then the queued
 //!    answers go to the connections: nothing reaches a socket before the
 //!    writes it reports are durable;
 //! 5. flush every connection that has output, directly, and rely on

@@ -6,10 +6,13 @@
 //!    `defer_sync`: commits return at once and the `Syncer` thread syncs the
 //!    WAL before any answer goes out, so an acknowledged write still
 //!    survives power loss.
-//! 2. Writes of one loop turn share one transaction (group commit): the first
-//!    write opens it, `commit_turn` ends it. Each operation runs inside a
-//!    savepoint, so a failing operation (disk full) undoes only itself.
-//! 3. Reads on the loop thread see the turn's own uncommitted writes; nothing
+//! 2. Writes share one transaction (group commit): the first write opens
+//!    it, `commit_turn` ends it, at the end of a loop turn or, while the
+//!    syncer is busy, of a later one (see `chat/mod.rs`). Each operation
+//!    runs inside a savepoint, so a failing operation (disk full) undoes
+//!    only itself; if SQLite rolls back the whole transaction instead,
+//!    further writes are refused until `commit_turn` reports the failure.
+//! 3. Reads on the loop thread see the uncommitted writes; nothing
 //!    that reports a write is sent before its commit is durable (the chat
 //!    app holds those answers).
 
@@ -142,6 +145,11 @@ impl Store {
     /// Runs one write operation inside the turn transaction, in a savepoint:
     /// on error only this operation is undone.
     pub fn write<T>(&mut self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        if self.turn_broken {
+            // Writing on would start a new transaction whose writes would
+            // be committed with the failed one's answers turned into errors.
+            return Err(StoreError("an earlier write of this transaction failed".into()));
+        }
         if !self.in_turn {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.in_turn = true;
@@ -171,9 +179,15 @@ impl Store {
         Ok(op(&self.conn)?)
     }
 
-    /// Whether this turn has writes to commit.
+    /// Whether there are writes to commit (or a failed transaction to end).
     pub fn turn_open(&self) -> bool {
         self.in_turn || self.turn_broken
+    }
+
+    /// Whether SQLite rolled the open transaction back: `commit_turn` will
+    /// fail, and should be called at once.
+    pub fn turn_broken(&self) -> bool {
+        self.turn_broken
     }
 
     /// Commits the turn's writes with a sync. `Err` means none of them is
