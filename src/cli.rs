@@ -102,7 +102,7 @@ fn reset_password(store: &mut Store, name: &str) -> Result<String, StartupError>
             crate::store::delete_user_sessions(c, user.id)
         })
         .map_err(fail)?;
-    store.commit_turn().map_err(fail)?;
+    store.commit().map_err(fail)?;
     Ok(format!(
         "New password for {}: {password}\nThe account is enabled and every old session is logged out.\n",
         user.name
@@ -112,7 +112,7 @@ fn reset_password(store: &mut Store, name: &str) -> Result<String, StartupError>
 fn promote(store: &mut Store, name: &str) -> Result<String, StartupError> {
     let user = find_user(store, name)?;
     store.write(|c| crate::store::set_user_role(c, user.id, "admin")).map_err(fail)?;
-    store.commit_turn().map_err(fail)?;
+    store.commit().map_err(fail)?;
     Ok(format!("{} is now a server administrator.\n", user.name))
 }
 

@@ -215,8 +215,7 @@ async fn ramp(c: &Common, mut o: FanoutOpts, transport: &str) -> Result<(), Stri
         best = Some((sent_per_s, r.per_second));
         if sent_per_s < 0.95 * o.rate {
             println!(
-                "
-the generator sent only {sent_per_s:.0} of {:.0} msg/s: its core is the limit",
+                "\nthe generator sent only {sent_per_s:.0} of {:.0} msg/s: its core is the limit",
                 o.rate
             );
             break;

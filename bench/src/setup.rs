@@ -71,7 +71,7 @@ pub fn seed(dir: &Path, s: &Seed, member_of: impl Fn(usize) -> Option<usize>) ->
         Ok(())
     })
     .map_err(|e| e.to_string())?;
-    st.commit_turn().map_err(|e| e.to_string())
+    st.commit().map_err(|e| e.to_string())
 }
 
 /// The server under test, in its own process.

@@ -134,7 +134,7 @@ impl ChatApp {
     ) -> Result<ChatApp, store::StoreError> {
         if let Some(policy) = signup {
             store.write(|c| store::set_setting(c, "signup", policy))?;
-            store.commit_turn()?;
+            store.commit()?;
         }
         let signup_policy = store.read(|c| store::get_setting(c, "signup"))?.unwrap_or_else(|| "open".into());
         let hub = Hub::load(&store, limits, now_ms())?;
@@ -317,7 +317,7 @@ impl ChatApp {
     /// (without one, the commit was durable already and they go now).
     fn commit(&mut self, ctx: &mut Ctx) {
         let waiting = self.uncommitted.take().unwrap_or_default();
-        if let Err(e) = self.store.commit_turn() {
+        if let Err(e) = self.store.commit() {
             self.commit_failed(ctx, waiting, &e.to_string());
             return;
         }
@@ -499,21 +499,21 @@ impl App for ChatApp {
 
     fn end_turn(&mut self, ctx: &mut Ctx) {
         let turn = std::mem::take(&mut self.turn);
-        if !self.store.turn_open() {
+        if !self.store.in_transaction() {
             return;
         }
         self.set_aside(ctx, turn);
         // While a sync runs (every commit not yet reported durable is held),
         // later turns add to the open transaction; one SQLite rolled back is
         // ended (and reported) at once.
-        if self.held.is_empty() || self.store.turn_broken() {
+        if self.held.is_empty() || self.store.transaction_broken() {
             self.commit(ctx);
         }
     }
 
     fn shutdown(&mut self) {
-        if self.store.turn_open() {
-            if let Err(e) = self.store.commit_turn() {
+        if self.store.in_transaction() {
+            if let Err(e) = self.store.commit() {
                 log::error!("could not save to the database at shutdown: {e}");
             }
         }
@@ -610,7 +610,7 @@ mod tests {
                 store::upsert_member(c, r, u, "owner")
             })
             .unwrap();
-        store.commit_turn().unwrap();
+        store.commit().unwrap();
         let mut app = ChatApp::new(store, ChatLimits::default(), None).unwrap();
         let user = app.hub.user_id("ann").unwrap();
         app.hub.conns.insert(7, ConnInfo { user, session: [0; 32] });

@@ -75,8 +75,10 @@ pub trait App {
         None
     }
     fn on_timer(&mut self, _ctx: &mut Ctx) {}
-    /// End of a loop turn: make this turn's writes durable. On failure the app
-    /// rewrites the answers in `ctx` that reported them.
+    /// End of a loop turn: the app commits its writes (or keeps them for a
+    /// later turn while the disk is busy) and holds back, from `ctx`, the
+    /// answers that report them until they are durable; on failure those
+    /// answers become errors.
     fn end_turn(&mut self, _ctx: &mut Ctx) {}
     /// The loop is ending (shutdown).
     fn shutdown(&mut self) {}

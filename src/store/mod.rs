@@ -7,11 +7,11 @@
 //!    WAL before any answer goes out, so an acknowledged write still
 //!    survives power loss.
 //! 2. Writes share one transaction (group commit): the first write opens
-//!    it, `commit_turn` ends it, at the end of a loop turn or, while the
+//!    it, `commit` ends it, at the end of a loop turn or, while the
 //!    syncer is busy, of a later one (see `chat/mod.rs`). Each operation
 //!    runs inside a savepoint, so a failing operation (disk full) undoes
 //!    only itself; if SQLite rolls back the whole transaction instead,
-//!    further writes are refused until `commit_turn` reports the failure.
+//!    further writes are refused until `commit` reports the failure.
 //! 3. Reads on the loop thread see the uncommitted writes; nothing
 //!    that reports a write is sent before its commit is durable (the chat
 //!    app holds those answers).
@@ -51,10 +51,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    /// A turn transaction is open.
-    in_turn: bool,
-    /// The turn transaction was lost (SQLite rolled it back after an error).
-    turn_broken: bool,
+    /// A transaction is open.
+    in_tx: bool,
+    /// The open transaction was lost (SQLite rolled it back after an error).
+    transaction_broken: bool,
     /// The schema version the file had when opened (0: new).
     opened_at_version: i64,
 }
@@ -92,8 +92,8 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
-            in_turn: false,
-            turn_broken: false,
+            in_tx: false,
+            transaction_broken: false,
             opened_at_version: 0,
         };
         store.opened_at_version = schema::migrate(&mut store.conn).map_err(|e| match e {
@@ -142,17 +142,17 @@ impl Store {
         Ok(())
     }
 
-    /// Runs one write operation inside the turn transaction, in a savepoint:
+    /// Runs one write operation inside the open transaction, in a savepoint:
     /// on error only this operation is undone.
     pub fn write<T>(&mut self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        if self.turn_broken {
+        if self.transaction_broken {
             // Writing on would start a new transaction whose writes would
             // be committed with the failed one's answers turned into errors.
             return Err(StoreError("an earlier write of this transaction failed".into()));
         }
-        if !self.in_turn {
+        if !self.in_tx {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            self.in_turn = true;
+            self.in_tx = true;
         }
         self.conn.execute_batch("SAVEPOINT op")?;
         match op(&self.conn) {
@@ -162,10 +162,10 @@ impl Store {
             }
             Err(e) => {
                 if self.conn.is_autocommit() {
-                    // SQLite rolled back the whole transaction: the turn's
+                    // SQLite rolled back the whole transaction: its
                     // earlier writes are gone too.
-                    self.in_turn = false;
-                    self.turn_broken = true;
+                    self.in_tx = false;
+                    self.transaction_broken = true;
                 } else {
                     let _ = self.conn.execute_batch("ROLLBACK TO op; RELEASE op");
                 }
@@ -174,43 +174,45 @@ impl Store {
         }
     }
 
-    /// Reads (they see the turn's own writes).
+    /// Reads (they see the open transaction's writes).
     pub fn read<T>(&self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         Ok(op(&self.conn)?)
     }
 
     /// Whether there are writes to commit (or a failed transaction to end).
-    pub fn turn_open(&self) -> bool {
-        self.in_turn || self.turn_broken
+    pub fn in_transaction(&self) -> bool {
+        self.in_tx || self.transaction_broken
     }
 
-    /// Whether SQLite rolled the open transaction back: `commit_turn` will
+    /// Whether SQLite rolled the open transaction back: `commit` will
     /// fail, and should be called at once.
-    pub fn turn_broken(&self) -> bool {
-        self.turn_broken
+    pub fn transaction_broken(&self) -> bool {
+        self.transaction_broken
     }
 
-    /// Commits the turn's writes with a sync. `Err` means none of them is
+    /// Commits the open transaction (synced at once, unless `defer_sync`
+    /// handed syncing to the `Syncer`). `Err` means none of its writes is
     /// stored: the caller must not report any as done.
-    pub fn commit_turn(&mut self) -> StoreResult<()> {
-        let broken = std::mem::take(&mut self.turn_broken);
-        if !self.in_turn {
-            return if broken { Err(StoreError("the transaction was rolled back".into())) } else { Ok(()) };
+    pub fn commit(&mut self) -> StoreResult<()> {
+        // After a rollback `write` opens no new transaction, so there is
+        // nothing to commit: only the failure to report.
+        if std::mem::take(&mut self.transaction_broken) {
+            return Err(StoreError("the transaction was rolled back".into()));
         }
-        self.in_turn = false;
+        if !self.in_tx {
+            return Ok(());
+        }
+        self.in_tx = false;
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");
             return Err(e.into());
-        }
-        if broken {
-            return Err(StoreError("part of the turn was rolled back".into()));
         }
         Ok(())
     }
 
     /// Size of the database file and its WAL, in bytes.
     pub fn size_bytes(&self) -> u64 {
-        let wal = self.path.with_extension("db-wal");
+        let wal = syncer::wal_path(&self.path);
         [self.path.as_path(), wal.as_path()]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
@@ -258,7 +260,7 @@ mod tests {
             c.execute("INSERT INTO meta(key, value) VALUES ('a', 'dup')", [])
         });
         assert!(err.is_err());
-        s.commit_turn().unwrap();
+        s.commit().unwrap();
         let keys: Vec<String> = s
             .read(|c| {
                 let mut st = c.prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?;
@@ -302,7 +304,7 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let syncer = Syncer::start(s.path().to_path_buf(), waker);
-        let wal = dir.join(format!("{DB_FILE}-wal"));
+        let wal = syncer::wal_path(s.path());
         let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
 
         // About 6 MiB of commits, each made durable before the next.
@@ -312,7 +314,7 @@ mod tests {
         for i in 0..96 {
             s.write(|c| c.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", (format!("k{i}"), &blob)))
                 .unwrap();
-            s.commit_turn().unwrap();
+            s.commit().unwrap();
             seq += 1;
             syncer.request(seq);
             wait_durable(&syncer, seq);
@@ -326,7 +328,7 @@ mod tests {
         loop {
             s.write(|c| c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tick', 'x')", []))
                 .unwrap();
-            s.commit_turn().unwrap();
+            s.commit().unwrap();
             seq += 1;
             syncer.request(seq);
             wait_durable(&syncer, seq);
@@ -354,7 +356,7 @@ mod tests {
             let mut s = Store::open(&dir).unwrap();
             let e = s.read(queries::epoch).unwrap();
             s.write(|c| queries::insert_user(c, "Ann", "hash", "admin", 1)).unwrap();
-            s.commit_turn().unwrap();
+            s.commit().unwrap();
             e
         };
         let s = Store::open(&dir).unwrap();

@@ -85,7 +85,8 @@ impl Syncer {
     }
 }
 
-fn wal_path(db: &Path) -> PathBuf {
+/// The WAL file of the database at `db`.
+pub fn wal_path(db: &Path) -> PathBuf {
     let mut p = db.to_path_buf().into_os_string();
     p.push("-wal");
     PathBuf::from(p)
